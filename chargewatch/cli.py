@@ -1,0 +1,136 @@
+"""The ``chargewatch`` command."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from chargewatch.errors import ChargewatchError
+from chargewatch.settings import Settings
+
+__all__ = ["main"]
+
+
+def _speed(text: str) -> float | None:
+    if text == "max":
+        return None
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError("speed must be > 0 or 'max'")
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="chargewatch",
+        description="EV charging sessions from charger telemetry: Kafka -> Faust -> ClickHouse.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    sub.add_parser("worker", help="run the Faust stitching worker")
+    sub.add_parser("sink", help="run the ClickHouse sink (sessions topic -> ClickHouse)")
+
+    run = sub.add_parser("run", help="the whole pipeline on a simulated day, then a summary")
+    sim = sub.add_parser("simulate", help="produce simulated charger telemetry")
+    for p in (run, sim):
+        p.add_argument("--stations", type=int, default=50)
+        p.add_argument("--days", type=float, default=1.0)
+        p.add_argument("--seed", type=int, default=42)
+        p.add_argument("--sample-interval", type=int, default=60, help="seconds between samples")
+        p.add_argument("--speed", type=_speed, default=None,
+                       help="simulated seconds per wall second, or 'max' (default)")  # fmt: skip
+    sim.add_argument("--truth", type=Path, help="write ground truth (JSON lines) here")
+    sim.add_argument("--out", type=Path, help="write events to this JSON-lines file, not Kafka")
+
+    replay = sub.add_parser("replay", help="stitch a JSON-lines event file without Kafka")
+    replay.add_argument("input", type=Path)
+    target = replay.add_mutually_exclusive_group(required=True)
+    target.add_argument("--out", type=Path, help="write one session record per line here")
+    target.add_argument("--clickhouse", action="store_true", help="write to ClickHouse")
+
+    schemas = sub.add_parser("schemas", help="the topic contracts")
+    schemas_sub = schemas.add_subparsers(dest="schemas_command", required=True)
+    export = schemas_sub.add_parser("export", help="write JSON Schemas to DIR")
+    export.add_argument("directory", type=Path)
+
+    topics = sub.add_parser("topics", help="Kafka topics")
+    topics_sub = topics.add_subparsers(dest="topics_command", required=True)
+    topics_sub.add_parser("create", help="create chargewatch's topics if missing")
+
+    sub.add_parser("summary", help="print the session summary from ClickHouse")
+    sub.add_parser("config", help="print every setting with its environment variable")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    settings = Settings()
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return _dispatch(args, settings)
+    except ChargewatchError as exc:
+        print(f"chargewatch: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _dispatch(args: argparse.Namespace, settings: Settings) -> int:  # noqa: PLR0911
+    command = args.command
+    if command == "worker":
+        from chargewatch.services import run_worker
+
+        return run_worker(settings)
+    if command == "sink":
+        from chargewatch.services import run_sink
+
+        return run_sink(settings)
+    if command == "run":
+        from chargewatch.pipeline import run_pipeline, sim_config
+
+        config = sim_config(args.stations, args.days, args.seed, args.sample_interval)
+        return run_pipeline(settings, config, speed=args.speed)
+    if command == "simulate":
+        from chargewatch.services import run_simulate
+
+        return run_simulate(settings, args)
+    if command == "replay":
+        from chargewatch.services import run_replay
+
+        return run_replay(settings, args.input, out=args.out, clickhouse=args.clickhouse)
+    if command == "schemas":
+        from schemas.export import export_json_schemas
+
+        for path in export_json_schemas(args.directory):
+            print(path)
+        return 0
+    if command == "topics":
+        from chargewatch.kafka_admin import ensure_topics
+
+        created = ensure_topics(settings.kafka)
+        print("created: " + (", ".join(created) or "nothing (all topics exist)"))
+        return 0
+    if command == "summary":
+        from chargewatch.summary import format_summary, read_summary
+        from sinks.clickhouse import connect, migrate
+
+        client = connect(settings.clickhouse)
+        migrate(client, settings.clickhouse.database)
+        print(format_summary(read_summary(client, settings.clickhouse.database)))
+        return 0
+    if command == "config":
+        from chargewatch.services import print_config
+
+        print_config(settings)
+        return 0
+    raise AssertionError(command)  # argparse rejects unknown commands
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,115 @@
+"""Bodies of the long-running and file-processing subcommands."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from pydantic_settings import BaseSettings
+
+from chargewatch.settings import Settings
+
+__all__ = ["print_config", "run_replay", "run_simulate", "run_sink", "run_worker"]
+
+log = logging.getLogger(__name__)
+
+
+def run_worker(settings: Settings) -> int:
+    import faust
+    import mode.loop
+
+    from streams.app import build_app
+    from streams.metrics import serve_metrics
+
+    mode.loop.use("uvloop")
+    app, _ = build_app(settings)
+    serve_metrics(settings.worker.metrics_port)
+    worker = faust.Worker(app, loglevel=settings.log_level.lower(), quiet=True)
+    worker.execute_from_commandline()
+    return 0
+
+
+def run_sink(settings: Settings) -> int:
+    from sinks.runner import SessionSink
+    from streams.metrics import serve_metrics
+
+    serve_metrics(settings.sink.metrics_port)
+    sink = SessionSink(settings)
+    log.info("sink writing to %s", settings.clickhouse.url or settings.clickhouse.chdb_path)
+    sink.run()
+    log.info("sink stopped after %d rows", sink.rows_written)
+    return 0
+
+
+def run_simulate(settings: Settings, args: argparse.Namespace) -> int:
+    from chargewatch.pipeline import sim_config
+    from chargewatch.simulator import produce, simulate, write_truth
+    from streams.core.events import encode_event
+
+    simulation = simulate(sim_config(args.stations, args.days, args.seed, args.sample_interval))
+    if args.truth:
+        write_truth(args.truth, simulation.truth)
+    if args.out:
+        with args.out.open("wb") as handle:
+            for event in simulation.events:
+                handle.write(encode_event(event) + b"\n")
+        print(f"{len(simulation.events)} events, {len(simulation.truth)} sessions -> {args.out}")
+        return 0
+    from chargewatch.kafka_admin import ensure_topics
+
+    ensure_topics(settings.kafka)
+    n = produce(
+        simulation,
+        bootstrap=settings.kafka.bootstrap,
+        topic=settings.kafka.events_topic,
+        speed=args.speed,
+    )
+    print(f"{n} events, {len(simulation.truth)} sessions -> {settings.kafka.events_topic}")
+    return 0
+
+
+def run_replay(settings: Settings, path: Path, *, out: Path | None, clickhouse: bool) -> int:
+    from chargewatch.replay import replay_path
+    from streams.core.record import encode_record
+
+    result = replay_path(path, update_interval_s=settings.worker.update_interval_s)
+    for line, reason in result.rejected[:20]:
+        log.warning("line %d rejected: %s", line, reason)
+    if out is not None:
+        with out.open("wb") as handle:
+            for record in result.sessions:
+                handle.write(encode_record(record) + b"\n")
+    if clickhouse:
+        from sinks.clickhouse import connect, migrate
+        from sinks.sessions import insert_sessions
+
+        client = connect(settings.clickhouse)
+        migrate(client, settings.clickhouse.database)
+        insert_sessions(client, settings.clickhouse.database, result.sessions)
+    print(
+        f"{result.events} events -> {len(result.sessions)} sessions"
+        + (f", {len(result.rejected)} lines rejected" if result.rejected else "")
+    )
+    return 1 if result.rejected and not result.events else 0
+
+
+def _rows(section: BaseSettings, prefix: str) -> list[tuple[str, str, str]]:
+    rows = []
+    for name, field in type(section).model_fields.items():
+        value = getattr(section, name)
+        if isinstance(value, BaseSettings):
+            continue
+        env = f"{section.model_config.get('env_prefix', prefix)}{name}".upper()
+        shown = "(secret)" if "key" in name and value is not None else str(value)
+        rows.append((env, shown, field.description or ""))
+    return rows
+
+
+def print_config(settings: Settings) -> None:
+    """Every setting, its environment variable and its current value."""
+    sections: list[BaseSettings] = [settings]
+    sections += [v for v in settings.__dict__.values() if isinstance(v, BaseSettings)]
+    for section in sections:
+        for env, value, description in _rows(section, "CHARGEWATCH_"):
+            print(f"{env:<42} {value:<28} {description}")

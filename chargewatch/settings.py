@@ -1,0 +1,110 @@
+"""The one configuration object.
+
+Every knob is read here, from ``CHARGEWATCH_*`` environment variables (or a
+``.env`` file), once at start-up, and passed down. Nothing else in the code
+base reads ``os.environ``.
+
+Sections are separate ``BaseSettings`` classes with their own prefix so that
+the variable names stay flat and obvious: ``CHARGEWATCH_KAFKA_BOOTSTRAP``,
+``CHARGEWATCH_CLICKHOUSE_URL``, ``CHARGEWATCH_WORKER_FLUSH_INTERVAL_S``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = [
+    "ClickHouseSettings",
+    "KafkaSettings",
+    "PrivacySettings",
+    "Settings",
+    "SinkSettings",
+    "WorkerSettings",
+]
+
+
+def _section(prefix: str) -> SettingsConfigDict:
+    return SettingsConfigDict(env_prefix=prefix, env_file=".env", extra="ignore", frozen=True)
+
+
+class KafkaSettings(BaseSettings):
+    """Broker address, topic names and partitioning."""
+
+    model_config = _section("CHARGEWATCH_KAFKA_")
+
+    bootstrap: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers (host:port,...)")
+    partitions: int = Field(8, ge=1, description="Partitions of the topics chargewatch creates")
+    replication_factor: int = Field(1, ge=1, description="Replication factor of created topics")
+    events_topic: str = Field("chargewatch.events", description="Canonical events, key = station")
+    sessions_topic: str = Field("chargewatch.sessions", description="Session records, key = session")
+    deadletter_topic: str = Field("chargewatch.deadletter", description="Rejected input + reason")
+
+
+class WorkerSettings(BaseSettings):
+    """The Faust stitching worker."""
+
+    model_config = _section("CHARGEWATCH_WORKER_")
+
+    app_id: str = Field("chargewatch", description="Faust app id = consumer group = table prefix")
+    update_interval_s: int = Field(
+        300, ge=1, description="Event-time seconds between updates of an open session"
+    )
+    flush_interval_s: float = Field(
+        0.5, gt=0, description="How often dirty session state is written to the changelog table"
+    )
+    max_pending_events: int = Field(
+        50_000, ge=1, description="Flush early when this many events wait for their state write"
+    )
+    data_dir: Path = Field(Path("var/faust"), description="Faust local state directory")
+    metrics_port: int = Field(9108, ge=0, description="Prometheus /metrics port (0 = off)")
+
+
+class ClickHouseSettings(BaseSettings):
+    """Where session records are stored."""
+
+    model_config = _section("CHARGEWATCH_CLICKHOUSE_")
+
+    url: str | None = Field(
+        None,
+        description="ClickHouse server URL (http://user:pass@host:8123); unset = embedded chDB",
+    )
+    chdb_path: Path = Field(Path("var/clickhouse"), description="chDB data directory")
+    database: str = Field("chargewatch", description="Database holding chargewatch tables")
+
+
+class SinkSettings(BaseSettings):
+    """The process that batches session records into ClickHouse."""
+
+    model_config = _section("CHARGEWATCH_SINK_")
+
+    group_id: str = Field("chargewatch-sink", description="Consumer group of the sink")
+    batch_rows: int = Field(10_000, ge=1, description="Flush when this many rows are buffered")
+    batch_seconds: float = Field(0.25, gt=0, description="Flush at least this often (seconds)")
+    metrics_port: int = Field(9109, ge=0, description="Prometheus /metrics port (0 = off)")
+
+
+class PrivacySettings(BaseSettings):
+    """Pseudonymisation of personal data (id tokens)."""
+
+    model_config = _section("CHARGEWATCH_PRIVACY_")
+
+    token_hmac_key: SecretStr | None = Field(
+        None, description="Key for the HMAC that pseudonymises id tokens; required for OCPP input"
+    )
+
+
+class Settings(BaseSettings):
+    """All of chargewatch's configuration."""
+
+    model_config = _section("CHARGEWATCH_")
+
+    var_dir: Path = Field(Path("var"), description="Where local state, data and logs live")
+    log_level: str = Field("INFO", description="Python log level")
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    worker: WorkerSettings = Field(default_factory=WorkerSettings)
+    clickhouse: ClickHouseSettings = Field(default_factory=ClickHouseSettings)
+    sink: SinkSettings = Field(default_factory=SinkSettings)
+    privacy: PrivacySettings = Field(default_factory=PrivacySettings)

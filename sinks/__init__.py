@@ -1,0 +1,1 @@
+"""Sinks: ClickHouse (server or embedded chDB) storage of session records."""

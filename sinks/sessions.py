@@ -1,0 +1,48 @@
+"""Session records -> rows of the ``sessions`` table."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import msgspec
+from clickhouse_connect.driver.exceptions import ClickHouseError
+
+from chargewatch.errors import DecodeError, StorageError
+from streams.core.record import SessionOut
+
+__all__ = ["COLUMNS", "decode_record", "insert_sessions"]
+
+COLUMNS: tuple[str, ...] = (
+    "session_id", "version", "tenant", "station_id", "connector_id", "transaction_id",
+    "status", "started_at", "ended_at", "duration_s", "charging_s", "idle_s", "energy_wh",
+    "max_power_w", "soc_start", "soc_end", "stop_reason", "auth_method", "auth_result",
+    "token_hash", "last_event_at", "flags",
+)  # fmt: skip
+
+_decoder = msgspec.json.Decoder(SessionOut)
+
+
+def decode_record(raw: bytes) -> SessionOut:
+    """Decode one sessions-topic value; ``DecodeError`` if it is not a record."""
+    try:
+        return _decoder.decode(raw)
+    except msgspec.DecodeError as exc:
+        raise DecodeError(str(exc)) from exc
+
+
+def _row(record: SessionOut) -> list[Any]:
+    return [getattr(record, column) for column in COLUMNS]
+
+
+def insert_sessions(client: Any, database: str, records: Sequence[SessionOut]) -> int:
+    """Insert records (any versions, any duplicates: the table keeps the latest)."""
+    if not records:
+        return 0
+    try:
+        client.insert(
+            f"{database}.sessions", [_row(r) for r in records], column_names=list(COLUMNS)
+        )
+    except ClickHouseError as exc:
+        raise StorageError(f"insert of {len(records)} session rows failed: {exc}") from exc
+    return len(records)

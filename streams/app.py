@@ -1,0 +1,94 @@
+"""The Faust application: topics, the session table, the stitching agent.
+
+Topology::
+
+    chargewatch.events (key=station) --[stitch agent]--> chargewatch.sessions (key=session)
+                                         |    \\--------> chargewatch.deadletter
+                                         v
+                        table "sessions" (key=session id, changelog-backed,
+                        co-partitioned with chargewatch.events)
+
+The table is keyed by session id but partitioned like the events topic: all
+events of a session come from one station, hence one partition, and each state
+is written to the changelog partition its events came from.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import faust
+
+from chargewatch.settings import Settings
+from streams.worker import SessionWorker
+
+__all__ = ["build_app"]
+
+log = logging.getLogger(__name__)
+
+
+def _broker_url(bootstrap: str) -> str:
+    return ";".join(f"kafka://{host.strip()}" for host in bootstrap.split(",") if host.strip())
+
+
+def build_app(settings: Settings) -> tuple[faust.App, SessionWorker]:
+    """Create the Faust app and the worker shell it drives."""
+    kafka, worker_cfg = settings.kafka, settings.worker
+    app = faust.App(
+        worker_cfg.app_id,
+        broker=_broker_url(kafka.bootstrap),
+        store="memory://",
+        datadir=str(worker_cfg.data_dir),
+        topic_partitions=kafka.partitions,
+        topic_replication_factor=kafka.replication_factor,
+        key_serializer="raw",
+        value_serializer="raw",
+        consumer_auto_offset_reset="earliest",
+        broker_commit_interval=1.0,
+        producer_linger_ms=20,
+        producer_compression_type="lz4",
+        producer_acks=-1,
+        table_standby_replicas=0,
+        web_enabled=False,
+        stream_wait_empty=False,
+    )
+    events = app.topic(kafka.events_topic, key_type=bytes, value_type=bytes)
+    sessions = app.topic(kafka.sessions_topic, key_type=bytes, value_type=bytes)
+    deadletters = app.topic(kafka.deadletter_topic, key_type=bytes, value_type=bytes)
+    table = app.Table(
+        "sessions",
+        partitions=kafka.partitions,
+        key_type=bytes,
+        value_type=bytes,
+        help="Session state snapshots (streams.core.state), written once per flush",
+    )
+    shell = SessionWorker(
+        table=table,
+        sessions_topic=sessions,
+        deadletter_topic=deadletters,
+        update_interval_s=worker_cfg.update_interval_s,
+        max_pending_events=worker_cfg.max_pending_events,
+    )
+
+    # concurrency=1 on purpose: agents with concurrency > 1 can lose messages on
+    # restart (faust-streaming #606), and one instance per partition set keeps
+    # the in-memory state single-owner.
+    @app.agent(events, name="stitch", concurrency=1)
+    async def stitch(stream: Any) -> None:
+        async for event in stream.noack().events():
+            if shell.handle(event):
+                shell.flush()
+
+    @app.timer(interval=worker_cfg.flush_interval_s, name="flush-state")
+    async def flush_state() -> None:
+        shell.flush()
+
+    @app.on_partitions_revoked.connect
+    async def on_revoked(app: faust.App, revoked: set[Any], **_: Any) -> None:
+        # Flush what we still own, then drop what is no longer ours.
+        partitions = {tp.partition for tp in revoked if tp.topic == kafka.events_topic}
+        shell.forget_partitions(partitions)
+        shell.flush()
+
+    return app, shell

@@ -1,0 +1,98 @@
+"""Hot-path decoding of canonical events.
+
+Why a second definition next to ``schemas/events.py``: decoding is per event,
+and pydantic's ``validate_json`` costs ~2.9 us per event here against ~0.45 us
+for msgspec with the same validation (types, bounds, enums, tz-aware times).
+The pydantic models stay the contract; ``tests/unit/test_contract_parity.py``
+proves both accept and reject the same inputs and export the same fields.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+import msgspec
+
+from chargewatch.errors import DecodeError
+from schemas.vocabulary import AuthMethod, AuthResult, ChargingState
+
+__all__ = [
+    "AuthorizationResult",
+    "Event",
+    "MeterSample",
+    "SessionStarted",
+    "SessionStopped",
+    "StateChanged",
+    "decode_event",
+    "decode_events",
+]
+
+_AwareTime = Annotated[datetime, msgspec.Meta(tz=True)]
+_Id64 = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+_Wh = Annotated[int, msgspec.Meta(ge=0)]
+
+
+class _Event(
+    msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, tag_field="type"
+):
+    event_id: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+    station_id: _Id64
+    connector_id: Annotated[int, msgspec.Meta(ge=0, le=255)]
+    session_id: _Id64
+    ts: _AwareTime
+    schema_version: Literal[1] = 1
+    tenant: _Id64 = "default"
+    transaction_id: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    seq: Annotated[int, msgspec.Meta(ge=0)] | None = None
+
+
+class SessionStarted(_Event, frozen=True, tag="session_started"):
+    meter_start_wh: _Wh | None = None
+    auth_method: AuthMethod | None = None
+    token_hash: Annotated[str, msgspec.Meta(max_length=128)] | None = None
+
+
+class MeterSample(_Event, frozen=True, tag="meter_sample"):
+    energy_wh: _Wh | None = None
+    power_w: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    soc: Annotated[float, msgspec.Meta(ge=0, le=100)] | None = None
+
+
+class StateChanged(_Event, frozen=True, tag="state_changed"):
+    state: ChargingState
+
+
+class SessionStopped(_Event, frozen=True, tag="session_stopped"):
+    meter_stop_wh: _Wh | None = None
+    reason: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+
+
+class AuthorizationResult(_Event, frozen=True, tag="authorization"):
+    method: AuthMethod
+    result: AuthResult
+    token_hash: Annotated[str, msgspec.Meta(max_length=128)] | None = None
+
+
+Event = SessionStarted | MeterSample | StateChanged | SessionStopped | AuthorizationResult
+
+_decoder = msgspec.json.Decoder(Event)
+_encoder = msgspec.json.Encoder()
+
+
+def decode_event(raw: bytes | str) -> Event:
+    """Decode and validate one JSON event; raise ``DecodeError`` with the reason."""
+    try:
+        return _decoder.decode(raw)
+    except msgspec.DecodeError as exc:  # also covers ValidationError
+        raise DecodeError(str(exc)) from exc
+
+
+def decode_events(lines: bytes) -> list[Event]:
+    """Decode a whole JSON-lines buffer (fast path for replay)."""
+    return [decode_event(line) for line in lines.splitlines() if line.strip()]
+
+
+def encode_event(event: Event) -> bytes:
+    """Encode an event as canonical JSON (used by producers and tests)."""
+    return _encoder.encode(event)
