@@ -39,7 +39,9 @@ class KafkaSettings(BaseSettings):
     partitions: int = Field(8, ge=1, description="Partitions of the topics chargewatch creates")
     replication_factor: int = Field(1, ge=1, description="Replication factor of created topics")
     events_topic: str = Field("chargewatch.events", description="Canonical events, key = station")
-    sessions_topic: str = Field("chargewatch.sessions", description="Session records, key = session")
+    sessions_topic: str = Field(
+        "chargewatch.sessions", description="Session records, key = session"
+    )
     deadletter_topic: str = Field("chargewatch.deadletter", description="Rejected input + reason")
 
 

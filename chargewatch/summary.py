@@ -20,10 +20,11 @@ class Summary:
 
 def read_summary(client: Any, database: str, top: int = 5) -> Summary:
     """Completed sessions only; every session counted once (FINAL)."""
+    done = "status = 'completed'"
     row = client.query(
-        f"SELECT countIf(status = 'completed'), countIf(status != 'completed'), "
-        f"sumIf(energy_wh, status = 'completed'), avgIf(duration_s, status = 'completed'), "
-        f"sumIf(idle_s, status = 'completed') / greatest(sumIf(duration_s, status = 'completed'), 1) "
+        f"SELECT countIf({done}), countIf(NOT {done}), sumIf(energy_wh, {done}), "
+        f"avgIf(duration_s, {done}), "
+        f"sumIf(idle_s, {done}) / greatest(sumIf(duration_s, {done}), 1) "
         f"FROM {database}.sessions FINAL"
     ).result_rows[0]
     stations = client.query(

@@ -28,7 +28,7 @@ __all__ = [
     "StateChanged",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Literal[1] = 1
 
 
 class _Event(BaseModel):

@@ -32,8 +32,8 @@ def export_json_schemas(directory: Path) -> list[Path]:
     directory.mkdir(parents=True, exist_ok=True)
     written = []
     for name, doc in sorted(_documents().items()):
-        doc = {"$schema": "https://json-schema.org/draft/2020-12/schema", **doc}
+        full = {"$schema": "https://json-schema.org/draft/2020-12/schema", **doc}
         path = directory / f"{name}.schema.json"
-        path.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        path.write_text(json.dumps(full, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         written.append(path)
     return written

@@ -30,9 +30,7 @@ requesting) and ``idle``.
 CHARGING_STATES: frozenset[str] = frozenset({"charging", "suspended_evse"})
 IDLE_STATES: frozenset[str] = frozenset(get_args(ChargingState)) - CHARGING_STATES
 
-AuthMethod = Literal[
-    "rfid", "app", "plug_and_charge", "mac_address", "key_code", "none", "unknown"
-]
+AuthMethod = Literal["rfid", "app", "plug_and_charge", "mac_address", "key_code", "none", "unknown"]
 """How a session was authorised: RFID card, app/remote start, ISO 15118 Plug &
 Charge (eMAID), EV MAC address (Autocharge), PIN/key code, free vend."""
 

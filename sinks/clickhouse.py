@@ -61,9 +61,10 @@ def migrate(client: Any, database: str) -> list[int]:
             "(version UInt32, name String, applied_at DateTime64(3, 'UTC') DEFAULT now64(3)) "
             "ENGINE = MergeTree ORDER BY version"
         )
-        done = {row[0] for row in client.query(
-            f"SELECT version FROM {database}.schema_migrations"
-        ).result_rows}
+        done = {
+            row[0]
+            for row in client.query(f"SELECT version FROM {database}.schema_migrations").result_rows
+        }
     except ClickHouseError as exc:
         raise StorageError(f"cannot prepare database {database}: {exc}") from exc
     applied = []

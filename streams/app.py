@@ -80,13 +80,15 @@ def build_app(settings: Settings) -> tuple[faust.App, SessionWorker]:
             if shell.handle(event):
                 shell.flush()
 
-    @app.timer(interval=worker_cfg.flush_interval_s, name="flush-state")
+    # faust's decorators are untyped; the functions themselves are checked.
+    @app.timer(interval=worker_cfg.flush_interval_s, name="flush-state")  # type: ignore[untyped-decorator]
     async def flush_state() -> None:
         shell.flush()
 
     @app.on_partitions_revoked.connect
-    async def on_revoked(app: faust.App, revoked: set[Any], **_: Any) -> None:
-        # Flush what we still own, then drop what is no longer ours.
+    async def on_revoked(_sender: Any, /, *args: Any, signal: Any, **_: Any) -> None:
+        # Drop unflushed work of what is no longer ours, flush what we still own.
+        revoked: set[Any] = args[0] if args else set()
         partitions = {tp.partition for tp in revoked if tp.topic == kafka.events_topic}
         shell.forget_partitions(partitions)
         shell.flush()

@@ -20,9 +20,7 @@ __all__ = [
     "serve_metrics",
 ]
 
-EVENTS = Counter(
-    "chargewatch_events_total", "Canonical events processed by the worker", ["type"]
-)
+EVENTS = Counter("chargewatch_events_total", "Canonical events processed by the worker", ["type"])
 DEADLETTERS = Counter(
     "chargewatch_deadletters_total", "Input records sent to the dead-letter topic", ["reason"]
 )

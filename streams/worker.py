@@ -66,7 +66,7 @@ class SessionWorker:
         except InputError as exc:
             self._reject(exc, message)
         else:
-            self._counts[ev.__struct_config__.tag] += 1
+            self._counts[str(ev.__struct_config__.tag)] += 1
             record = self.stitcher.apply(ev)
             sid = ev.session_id
             self._dirty[partition].add(sid)

@@ -53,5 +53,8 @@ def stopped(session: str, t: float, meter: int | None, reason: str = "Local", **
 
 def authorised(session: str, t: float, result: str = "accepted", **kw: Any) -> Event:
     return AuthorizationResult(
-        **_common(session, t, **kw), method="rfid", result=result, token_hash="ab12"  # type: ignore[arg-type]
+        **_common(session, t, **kw),
+        method="rfid",
+        result=result,
+        token_hash="ab12",  # type: ignore[arg-type]
     )

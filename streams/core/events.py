@@ -83,9 +83,10 @@ _encoder = msgspec.json.Encoder()
 def decode_event(raw: bytes | str) -> Event:
     """Decode and validate one JSON event; raise ``DecodeError`` with the reason."""
     try:
-        return _decoder.decode(raw)
+        event: Event = _decoder.decode(raw)
     except msgspec.DecodeError as exc:  # also covers ValidationError
         raise DecodeError(str(exc)) from exc
+    return event
 
 
 def decode_events(lines: bytes) -> list[Event]:

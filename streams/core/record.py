@@ -102,8 +102,11 @@ def build_record(state: SessionState, version: int) -> SessionOut:
     duration_ms = end - start
     if state.states:
         charging_ms = _charging_ms(state.states, start, end)
-    elif state.reg_max_ms is not None and state.reg_max is not None and state.reg_max > (
-        state.meter_start_wh if state.meter_start_wh is not None else state.reg_min or 0
+    elif (
+        state.reg_max_ms is not None
+        and state.reg_max is not None
+        and state.reg_max
+        > (state.meter_start_wh if state.meter_start_wh is not None else state.reg_min or 0)
     ):
         charging_ms = min(max(state.reg_max_ms - start, 0), duration_ms)
         flags.append("charging_inferred")

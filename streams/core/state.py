@@ -11,6 +11,8 @@ keeps the state small: no samples are stored.
 from __future__ import annotations
 
 from bisect import insort
+from collections.abc import Callable
+from typing import Any
 
 import msgspec
 
@@ -81,36 +83,41 @@ def apply_event(state: SessionState, event: Event, ms: int) -> None:
         state.last_ms = ms
     if event.transaction_id is not None and state.transaction_id is None:
         state.transaction_id = event.transaction_id
+    _APPLY[type(event)](state, event, ms)
 
-    if isinstance(event, MeterSample):
-        _apply_sample(state, event, ms)
-    elif isinstance(event, StateChanged):
-        entry = (ms, event.state)
-        if entry not in state.states:
-            insort(state.states, entry)
-    elif isinstance(event, SessionStarted):
-        if state.started_ms is not None and ms != state.started_ms:
-            # A second, different start for the same session id.
-            state.restarted = True
-        if _earliest(state.started_ms, ms):
-            state.started_ms = ms
-            state.meter_start_wh = event.meter_start_wh
-            if event.auth_method is not None:
-                state.auth_method = event.auth_method
-            if event.token_hash is not None:
-                state.token_hash = event.token_hash
-    elif isinstance(event, SessionStopped):
-        if _earliest(state.stopped_ms, ms):
-            state.stopped_ms = ms
-            state.meter_stop_wh = event.meter_stop_wh
-            state.stop_reason = event.reason
-    elif isinstance(event, AuthorizationResult):
-        # The latest decision wins: a session can be re-authorised (e.g. after
-        # an offline start the CSMS may later deauthorise it).
-        state.auth_method = event.method
-        state.auth_result = event.result
+
+def _apply_state(state: SessionState, event: StateChanged, ms: int) -> None:
+    entry = (ms, event.state)
+    if entry not in state.states:
+        insort(state.states, entry)
+
+
+def _apply_start(state: SessionState, event: SessionStarted, ms: int) -> None:
+    if state.started_ms is not None and ms != state.started_ms:
+        state.restarted = True  # a second, different start for the same session id
+    if _earliest(state.started_ms, ms):
+        state.started_ms = ms
+        state.meter_start_wh = event.meter_start_wh
+        if event.auth_method is not None:
+            state.auth_method = event.auth_method
         if event.token_hash is not None:
             state.token_hash = event.token_hash
+
+
+def _apply_stop(state: SessionState, event: SessionStopped, ms: int) -> None:
+    if _earliest(state.stopped_ms, ms):
+        state.stopped_ms = ms
+        state.meter_stop_wh = event.meter_stop_wh
+        state.stop_reason = event.reason
+
+
+def _apply_authorization(state: SessionState, event: AuthorizationResult, ms: int) -> None:
+    # The latest decision wins: a session can be re-authorised (e.g. after an
+    # offline start the CSMS may later deauthorise it).
+    state.auth_method = event.method
+    state.auth_result = event.result
+    if event.token_hash is not None:
+        state.token_hash = event.token_hash
 
 
 def _apply_sample(state: SessionState, sample: MeterSample, ms: int) -> None:
@@ -132,6 +139,14 @@ def _apply_sample(state: SessionState, sample: MeterSample, ms: int) -> None:
         if state.soc_last_ms is None or ms > state.soc_last_ms:
             state.soc_last_ms, state.soc_last = ms, sample.soc
 
+
+_APPLY: dict[type[Any], Callable[[SessionState, Any, int], None]] = {
+    MeterSample: _apply_sample,
+    StateChanged: _apply_state,
+    SessionStarted: _apply_start,
+    SessionStopped: _apply_stop,
+    AuthorizationResult: _apply_authorization,
+}
 
 _state_encoder = msgspec.msgpack.Encoder()
 _state_decoder = msgspec.msgpack.Decoder(SessionState)

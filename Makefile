@@ -1,0 +1,59 @@
+# chargewatch - `make` or `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+
+# Simulated day for `make run`: simulated seconds per wall second (2880 = a day in 30 s).
+RUN_SPEED ?= 2880
+RUN_STATIONS ?= 50
+
+.PHONY: help install kafka-jars run test test-unit lint format bench up down clean
+
+help: ## list the targets
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | \
+		awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-12s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@rm -f $(VENV)/.installed-* && touch $@
+
+install: $(STAMP) ## create .venv and install chargewatch with its dev tools
+
+kafka-jars: ## fetch the Kafka broker jars from Maven Central (cached)
+	@bash deploy/kafka.sh fetch
+
+run: install kafka-jars ## the main job: broker, worker, sink, a simulated day, summary
+	$(BIN)/chargewatch run --stations $(RUN_STATIONS) --speed $(RUN_SPEED)
+
+test: install kafka-jars lint ## lint, then every test (unit + integration on a real broker)
+	$(BIN)/pytest
+
+test-unit: install ## only the fast tests of the pure core
+	$(BIN)/pytest tests/unit
+
+lint: install ## ruff (lint + format check) and mypy --strict
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: install ## apply ruff's fixes and formatting
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+bench: install kafka-jars ## throughput of the core (replay) and of the worker on the real broker
+	$(BIN)/python -m bench
+
+up: kafka-jars ## start the project's Kafka broker (127.0.0.1:9092, data in var/kafka)
+	@bash deploy/kafka.sh up
+
+down: ## stop the project's Kafka broker
+	@bash deploy/kafka.sh down
+
+clean: down ## remove local state (var/) and caches, keeps .venv
+	rm -rf var .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,1 @@
+"""Benchmarks (``make bench``): figures printed against their targets, never asserted."""

@@ -1,0 +1,107 @@
+"""The whole pipeline on the real broker and chDB: simulator -> worker -> sink."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from chargewatch.kafka_admin import consumer_lag
+from chargewatch.simulator import GroundTruth, SimConfig, simulate
+from tests.integration.harness import Pipeline
+
+pytestmark = pytest.mark.integration
+
+COLUMNS = (
+    "session_id, station_id, connector_id, transaction_id, status, "
+    "toUnixTimestamp64Milli(started_at), toUnixTimestamp64Milli(ended_at), "
+    "duration_s, charging_s, idle_s, energy_wh, max_power_w"
+)
+
+
+@pytest.fixture
+def pipeline(kafka_bootstrap: str, unique: str, tmp_path: Path) -> Iterator[Pipeline]:
+    p = Pipeline(bootstrap=kafka_bootstrap, name=unique, root=tmp_path)
+    p.create_topics()
+    try:
+        yield p
+    finally:
+        p.stop_all()
+
+
+def _expected(truth: GroundTruth) -> tuple[object, ...]:
+    return (
+        truth.session_id,
+        truth.station_id,
+        truth.connector_id,
+        truth.transaction_id,
+        "completed",
+        int(truth.started_at.timestamp() * 1000),
+        int(truth.ended_at.timestamp() * 1000),
+        truth.duration_s,
+        truth.charging_s,
+        truth.idle_s,
+        truth.energy_wh,
+        truth.max_power_w,
+    )
+
+
+def _assert_sessions_equal_truth(pipeline: Pipeline, truth: list[GroundTruth]) -> None:
+    db = "chargewatch"
+    rows = pipeline.query(f"SELECT {COLUMNS} FROM {db}.sessions FINAL ORDER BY session_id")
+    got = {row[0]: row for row in rows}
+    assert len(rows) == len(got), "a session appears twice"
+    want = {t.session_id: _expected(t) for t in truth}
+    assert set(got) == set(want), (
+        f"missing {len(set(want) - set(got))}, unexpected {len(set(got) - set(want))}"
+    )
+    mismatched = [sid for sid in want if got[sid] != want[sid]]
+    assert not mismatched, (
+        f"{len(mismatched)} differ, e.g. {got[mismatched[0]]} != {want[mismatched[0]]}"
+    )
+    # and the latest-version view agrees with FINAL
+    (n_latest,) = pipeline.query(f"SELECT count() FROM {db}.sessions_latest")[0]
+    assert n_latest == len(truth)
+
+
+def test_simulated_day_arrives_in_clickhouse_equal_to_ground_truth(pipeline: Pipeline) -> None:
+    sim = simulate(replace(SimConfig(), stations=8, days=1.0, seed=7))
+    assert len(sim.truth) > 20
+    pipeline.produce(sim.events)
+    pipeline.produce_raw(b"CP-9999", b'{"type": "meter_sample", "broken": ')  # -> dead letter
+    pipeline.start("worker")
+    pipeline.start("sink")
+    pipeline.wait()
+    pipeline.stop_all()
+    _assert_sessions_equal_truth(pipeline, sim.truth)
+
+
+def test_worker_killed_mid_stream_loses_and_doubles_nothing(pipeline: Pipeline) -> None:
+    sim = simulate(replace(SimConfig(), stations=10, days=1.0, seed=11))
+    events = sim.events
+    half = len(events) // 2
+    pipeline.start("sink")
+    pipeline.produce(events[:half])
+    worker = pipeline.start("worker")
+    # Let the worker get going, then kill it while it still has work to do.
+    time.sleep(6)
+    feeder = threading.Thread(target=pipeline.produce, args=(events[half:],))
+    feeder.start()
+    time.sleep(1.0)
+    assert worker.alive()
+    settings = pipeline.settings()
+    lag = consumer_lag(pipeline.bootstrap, settings.worker.app_id, settings.kafka.events_topic)
+    assert lag > 0, "the kill must happen while the worker still has events to process"
+    worker.process.send_signal(signal.SIGKILL)
+    worker.process.wait()
+    feeder.join()
+    pipeline.start("worker")  # a fresh process resumes from the changelog + offsets
+    pipeline.wait()
+    pipeline.stop_all()
+    assert "Restore complete" in pipeline.log("worker")
+    _assert_sessions_equal_truth(pipeline, sim.truth)
