@@ -61,6 +61,7 @@ class Service:
         return self.process.returncode
 
     def kill(self) -> None:
+        """SIGKILL, as a crash would."""
         self.process.kill()
         self.process.wait()
         self._log.close()

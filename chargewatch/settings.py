@@ -54,13 +54,16 @@ class WorkerSettings(BaseSettings):
     update_interval_s: int = Field(
         300, ge=1, description="Event-time seconds between updates of an open session"
     )
-    flush_interval_s: float = Field(
-        0.5, gt=0, description="How often dirty session state is written to the changelog table"
-    )
-    max_pending_events: int = Field(
-        50_000, ge=1, description="Flush early when this many events wait for their state write"
+    commit_interval_s: float = Field(
+        1.0, gt=0, description="Offset commit interval; dirty session state is written just before"
     )
     data_dir: Path = Field(Path("var/faust"), description="Faust local state directory")
+    session_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        description="Consumer-group session timeout: how soon a dead worker's "
+        "partitions move to the others",
+    )
     metrics_port: int = Field(9108, ge=0, description="Prometheus /metrics port (0 = off)")
 
 

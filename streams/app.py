@@ -21,7 +21,8 @@ from typing import Any
 import faust
 
 from chargewatch.settings import Settings
-from streams.worker import SessionWorker
+from streams.faust_patches import apply_faust_patches
+from streams.worker import SessionWorker, StateFlushSensor
 
 __all__ = ["build_app"]
 
@@ -34,6 +35,7 @@ def _broker_url(bootstrap: str) -> str:
 
 def build_app(settings: Settings) -> tuple[faust.App, SessionWorker]:
     """Create the Faust app and the worker shell it drives."""
+    apply_faust_patches()
     kafka, worker_cfg = settings.kafka, settings.worker
     app = faust.App(
         worker_cfg.app_id,
@@ -45,7 +47,9 @@ def build_app(settings: Settings) -> tuple[faust.App, SessionWorker]:
         key_serializer="raw",
         value_serializer="raw",
         consumer_auto_offset_reset="earliest",
-        broker_commit_interval=1.0,
+        broker_commit_interval=worker_cfg.commit_interval_s,
+        broker_session_timeout=worker_cfg.session_timeout_s,
+        broker_heartbeat_interval=max(worker_cfg.session_timeout_s / 4, 0.5),
         producer_linger_ms=20,
         producer_compression_type="lz4",
         producer_acks=-1,
@@ -68,29 +72,21 @@ def build_app(settings: Settings) -> tuple[faust.App, SessionWorker]:
         sessions_topic=sessions,
         deadletter_topic=deadletters,
         update_interval_s=worker_cfg.update_interval_s,
-        max_pending_events=worker_cfg.max_pending_events,
     )
+    app.sensors.add(StateFlushSensor(shell))
 
     # concurrency=1 on purpose: agents with concurrency > 1 can lose messages on
     # restart (faust-streaming #606), and one instance per partition set keeps
-    # the in-memory state single-owner.
+    # the in-memory state single-owner. Events are acked as they are processed;
+    # their state reaches the changelog before their offsets are committed.
     @app.agent(events, name="stitch", concurrency=1)
     async def stitch(stream: Any) -> None:
-        async for event in stream.noack().events():
-            if shell.handle(event):
-                shell.flush()
-
-    # faust's decorators are untyped; the functions themselves are checked.
-    @app.timer(interval=worker_cfg.flush_interval_s, name="flush-state")  # type: ignore[untyped-decorator]
-    async def flush_state() -> None:
-        shell.flush()
+        async for event in stream.events():
+            shell.handle(event.message)
 
     @app.on_partitions_revoked.connect
     async def on_revoked(_sender: Any, /, *args: Any, signal: Any, **_: Any) -> None:
-        # Drop unflushed work of what is no longer ours, flush what we still own.
         revoked: set[Any] = args[0] if args else set()
-        partitions = {tp.partition for tp in revoked if tp.topic == kafka.events_topic}
-        shell.forget_partitions(partitions)
-        shell.flush()
+        shell.forget_partitions({tp.partition for tp in revoked if tp.topic == kafka.events_topic})
 
     return app, shell

@@ -11,6 +11,7 @@ from prometheus_client import Counter, Gauge, Histogram, start_http_server
 __all__ = [
     "DEADLETTERS",
     "EVENTS",
+    "REDELIVERED",
     "SESSIONS_EMITTED",
     "SESSIONS_OPEN",
     "SINK_BATCH_SECONDS",
@@ -28,6 +29,9 @@ SESSIONS_EMITTED = Counter(
     "chargewatch_session_records_total", "Session records emitted", ["status"]
 )
 SESSIONS_OPEN = Gauge("chargewatch_sessions_open", "Open sessions held in worker memory")
+REDELIVERED = Counter(
+    "chargewatch_redelivered_total", "Events seen twice by one worker process and skipped"
+)
 STATE_WRITES = Counter(
     "chargewatch_state_writes_total", "Session states written to the changelog table"
 )
