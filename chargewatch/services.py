@@ -24,7 +24,7 @@ def run_worker(settings: Settings) -> int:
 
     mode.loop.use("uvloop")
     app, _ = build_app(settings)
-    serve_metrics(settings.worker.metrics_port)
+    serve_metrics(settings.worker.metrics_port, settings.metrics_host)
     worker = faust.Worker(app, loglevel=settings.log_level.lower(), quiet=True)
     worker.execute_from_commandline()
     return 0
@@ -34,7 +34,7 @@ def run_sink(settings: Settings) -> int:
     from sinks.runner import SessionSink
     from streams.metrics import serve_metrics
 
-    serve_metrics(settings.sink.metrics_port)
+    serve_metrics(settings.sink.metrics_port, settings.metrics_host)
     sink = SessionSink(settings)
     log.info("sink writing to %s", settings.clickhouse.url or settings.clickhouse.chdb_path)
     sink.run()

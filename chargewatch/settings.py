@@ -108,6 +108,9 @@ class Settings(BaseSettings):
 
     var_dir: Path = Field(Path("var"), description="Where local state, data and logs live")
     log_level: str = Field("INFO", description="Python log level")
+    metrics_host: str = Field(
+        "127.0.0.1", description="Address /metrics binds to (0.0.0.0 in containers)"
+    )
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     clickhouse: ClickHouseSettings = Field(default_factory=ClickHouseSettings)
