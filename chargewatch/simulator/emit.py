@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from datetime import datetime, timedelta
+from typing import Any
 
 from chargewatch.simulator.charging import SessionPlan
 from chargewatch.simulator.fleet import StationSpec
@@ -57,6 +58,19 @@ def emit_session(
     def at(second: int) -> datetime:
         return origin + timedelta(seconds=second)
 
+    def head(second: int) -> dict[str, Any]:
+        """The fields every event of this session shares, for the next event."""
+        return {
+            "event_id": f"{session_id}:{seq}",
+            "tenant": tenant,
+            "station_id": station_id,
+            "connector_id": connector_id,
+            "session_id": session_id,
+            "transaction_id": transaction_id,
+            "ts": at(second),
+            "seq": seq,
+        }
+
     def add(second: int, event: Event) -> None:
         nonlocal seq
         rows.append((second, station_id, connector_id, seq, event))
@@ -68,14 +82,7 @@ def emit_session(
     add(
         arrive,
         SessionStarted(
-            event_id=f"{session_id}:{seq}",
-            tenant=tenant,
-            station_id=station_id,
-            connector_id=connector_id,
-            session_id=session_id,
-            transaction_id=transaction_id,
-            ts=at(arrive),
-            seq=seq,
+            **head(arrive),
             meter_start_wh=meter_start,
             auth_method=plan.auth_method,
             token_hash=token_hash,
@@ -84,14 +91,7 @@ def emit_session(
     add(
         arrive,
         AuthorizationResult(
-            event_id=f"{session_id}:{seq}",
-            tenant=tenant,
-            station_id=station_id,
-            connector_id=connector_id,
-            session_id=session_id,
-            transaction_id=transaction_id,
-            ts=at(arrive),
-            seq=seq,
+            **head(arrive),
             method=plan.auth_method,
             result="accepted",
             token_hash=token_hash,
@@ -111,14 +111,7 @@ def emit_session(
             add(
                 state_at,
                 StateChanged(
-                    event_id=f"{session_id}:{seq}",
-                    tenant=tenant,
-                    station_id=station_id,
-                    connector_id=connector_id,
-                    session_id=session_id,
-                    transaction_id=transaction_id,
-                    ts=at(state_at),
-                    seq=seq,
+                    **head(state_at),
                     state=state,
                 ),
             )
@@ -137,14 +130,7 @@ def emit_session(
         add(
             second,
             MeterSample(
-                event_id=f"{session_id}:{seq}",
-                tenant=tenant,
-                station_id=station_id,
-                connector_id=connector_id,
-                session_id=session_id,
-                transaction_id=transaction_id,
-                ts=at(second),
-                seq=seq,
+                **head(second),
                 energy_wh=(register_ws + delivered) // 3600,
                 power_w=power,
                 soc=soc,
@@ -153,14 +139,7 @@ def emit_session(
     add(
         leave,
         SessionStopped(
-            event_id=f"{session_id}:{seq}",
-            tenant=tenant,
-            station_id=station_id,
-            connector_id=connector_id,
-            session_id=session_id,
-            transaction_id=transaction_id,
-            ts=at(leave),
-            seq=seq,
+            **head(leave),
             meter_stop_wh=meter_stop,
             reason=plan.stop_reason,
         ),
