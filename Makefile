@@ -11,7 +11,10 @@ STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 RUN_SPEED ?= 2880
 RUN_STATIONS ?= 50
 
-.PHONY: help install kafka-jars run test test-unit lint format bench up down clean
+# Debian packages the tests need (promtool tests the alert rules for real).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: help install kafka-jars system-deps run test test-unit lint format bench up down clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | \
@@ -28,10 +31,16 @@ install: $(STAMP) ## create .venv and install chargewatch with its dev tools
 kafka-jars: ## fetch the Kafka broker jars from Maven Central (cached)
 	@bash deploy/kafka.sh fetch
 
+system-deps: ## Debian packages the tests use: promtool (package prometheus)
+	@command -v promtool >/dev/null || { \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends prometheus && \
+		{ $(SUDO) systemctl disable --now prometheus 2>/dev/null || true; }; }
+
 run: install kafka-jars ## the main job: broker, worker, sink, a simulated day, summary
 	$(BIN)/chargewatch run --stations $(RUN_STATIONS) --speed $(RUN_SPEED)
 
-test: install kafka-jars lint ## lint, then every test (unit + integration on a real broker)
+test: install kafka-jars system-deps lint ## lint, then every test (unit + integration on a real broker)
 	$(BIN)/pytest
 
 test-unit: install ## only the fast tests of the pure core
