@@ -2,6 +2,9 @@
 
 Used for backfills (``--clickhouse``), for debugging a producer, and by the
 tests as the reference path. Bad lines are reported and counted, never fatal.
+Silence is judged on event time: every ``tick_interval_s`` of event time the
+sessions silent at the newest event time so far are stalled or auto-closed,
+as the worker does live.
 """
 
 from __future__ import annotations
@@ -12,7 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from chargewatch.errors import InputError
-from streams.core import SessionOut, Stitcher, decode_event
+from chargewatch.settings import WorkerSettings
+from streams.config import stitcher_for
+from streams.core import SessionOut, decode_event
+from streams.core.state import event_ms
 
 __all__ = ["ReplayResult", "replay_lines", "replay_path"]
 
@@ -28,12 +34,15 @@ class ReplayResult:
     rejected: list[tuple[int, str]] = field(default_factory=list)  # (line number, reason)
 
 
-def replay_lines(lines: Iterable[bytes], *, update_interval_s: int = 300) -> ReplayResult:
+def replay_lines(lines: Iterable[bytes], *, worker: WorkerSettings | None = None) -> ReplayResult:
     """Stitch events from JSON lines; return the latest record of every session."""
-    stitcher = Stitcher(update_interval_s=update_interval_s)
+    cfg = worker or WorkerSettings()
+    stitcher = stitcher_for(cfg)
+    tick_ms = round(cfg.tick_interval_s * 1000)
     order: dict[str, None] = {}
     events = 0
     rejected: list[tuple[int, str]] = []
+    watermark = next_tick = None
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
@@ -45,6 +54,16 @@ def replay_lines(lines: Iterable[bytes], *, update_interval_s: int = 300) -> Rep
         events += 1
         order.setdefault(event.session_id, None)
         stitcher.apply(event)
+        ms = event_ms(event)
+        if watermark is None or ms > watermark:
+            watermark = ms
+        if next_tick is None:
+            next_tick = watermark + tick_ms
+        elif watermark >= next_tick:
+            stitcher.tick(watermark)
+            next_tick = watermark + tick_ms
+    if watermark is not None:
+        stitcher.tick(watermark)
     records = [r for sid in order if (r := stitcher.settle(sid)) is not None]
     records.sort(key=lambda r: (r.started_at, r.session_id))
     return ReplayResult(sessions=records, events=events, rejected=rejected)
@@ -55,6 +74,6 @@ def _read_lines(path: Path) -> Iterator[bytes]:
         yield from handle
 
 
-def replay_path(path: Path, *, update_interval_s: int = 300) -> ReplayResult:
+def replay_path(path: Path, *, worker: WorkerSettings | None = None) -> ReplayResult:
     """:func:`replay_lines` over a file."""
-    return replay_lines(_read_lines(path), update_interval_s=update_interval_s)
+    return replay_lines(_read_lines(path), worker=worker)

@@ -78,7 +78,7 @@ def run_replay(settings: Settings, path: Path, *, out: Path | None, clickhouse: 
     from chargewatch.replay import replay_path
     from streams.core.record import encode_record
 
-    result = replay_path(path, update_interval_s=settings.worker.update_interval_s)
+    result = replay_path(path, worker=settings.worker)
     for line, reason in result.rejected[:20]:
         log.warning("line %d rejected: %s", line, reason)
     if out is not None:

@@ -54,6 +54,19 @@ class WorkerSettings(BaseSettings):
     update_interval_s: int = Field(
         300, ge=1, description="Event-time seconds between updates of an open session"
     )
+    allowed_lateness_s: int = Field(
+        600, ge=0, description="Readings up to this late (event time) are folded exactly"
+    )
+    stall_factor: float = Field(
+        5.0, gt=0, description="A session is stalled after this many sample intervals of silence"
+    )
+    stall_min_s: int = Field(300, ge=1, description="... but never sooner than this")
+    auto_close_s: int = Field(
+        86_400, ge=1, description="Silent this long: closed as auto_closed at the last reading"
+    )
+    tick_interval_s: float = Field(
+        5.0, gt=0, description="How often the worker looks for stalled sessions"
+    )
     commit_interval_s: float = Field(
         1.0, gt=0, description="Offset commit interval; dirty session state is written just before"
     )

@@ -1,9 +1,11 @@
 """The session record: the contract of the ``chargewatch.sessions`` topic.
 
 Key = session id. A session is emitted when it starts, every
-``update_interval_s`` of event time while open, when it stops, and again -
-with a higher ``version`` - whenever late data changes it. Consumers keep the
-highest version per session (ClickHouse: ReplacingMergeTree on ``version``).
+``update_interval_s`` of event time while open, when it stops (or is stalled or
+auto-closed), and again - with a higher ``version`` and ``correction=True`` -
+whenever late data changes a closed session: an explicit correction, never a
+silent change. Consumers keep the highest version per session (ClickHouse:
+ReplacingMergeTree on ``version``).
 """
 
 from __future__ import annotations
@@ -45,3 +47,10 @@ class SessionRecord(BaseModel):
     token_hash: str | None = Field(None, description="Pseudonymised id token")
     last_event_at: AwareDatetime = Field(description="Event time of the latest event seen")
     flags: list[str] = Field(default_factory=list, description="Data-quality flags, sorted")
+    seq_complete: bool | None = Field(
+        None, description="OCPP 2.0.1: every seqNo from Started to Ended seen (None: unknown)"
+    )
+    missing_seq: list[int] = Field(default_factory=list, description="Missing seqNos (first 50)")
+    correction: bool = Field(
+        False, description="True when this version changes a session already reported closed"
+    )

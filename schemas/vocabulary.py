@@ -10,6 +10,7 @@ from typing import Literal, get_args
 
 __all__ = [
     "CHARGING_STATES",
+    "CLOSED_STATUSES",
     "IDLE_STATES",
     "AuthMethod",
     "AuthResult",
@@ -36,4 +37,10 @@ Charge (eMAID), EV MAC address (Autocharge), PIN/key code, free vend."""
 
 AuthResult = Literal["accepted", "blocked", "expired", "invalid", "concurrent_tx", "unknown"]
 
-SessionStatus = Literal["active", "completed"]
+SessionStatus = Literal["active", "stalled", "completed", "auto_closed"]
+"""``active``: open, events flowing. ``stalled``: open, but silent for longer than
+the stall time (an alert, not a close). ``completed``: stopped by the charger.
+``auto_closed``: closed by chargewatch at the last meter reading after a long
+silence; a stop that arrives later corrects it to ``completed``."""
+
+CLOSED_STATUSES: frozenset[str] = frozenset({"completed", "auto_closed"})

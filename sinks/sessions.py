@@ -17,7 +17,7 @@ COLUMNS: tuple[str, ...] = (
     "session_id", "version", "tenant", "station_id", "connector_id", "transaction_id",
     "status", "started_at", "ended_at", "duration_s", "charging_s", "idle_s", "energy_wh",
     "max_power_w", "soc_start", "soc_end", "stop_reason", "auth_method", "auth_result",
-    "token_hash", "last_event_at", "flags",
+    "token_hash", "last_event_at", "flags", "seq_complete", "missing_seq", "correction",
 )  # fmt: skip
 
 _decoder = msgspec.json.Decoder(SessionOut)

@@ -16,7 +16,8 @@ is written to the changelog partition its events came from.
 from __future__ import annotations
 
 import logging
-from typing import Any
+import time
+from typing import Any, cast
 
 import faust
 
@@ -68,12 +69,10 @@ def build_app(settings: Settings) -> tuple[faust.App, SessionWorker]:
         help="Session state snapshots (streams.core.state), written once per flush",
     )
     shell = SessionWorker(
-        table=table,
-        sessions_topic=sessions,
-        deadletter_topic=deadletters,
-        update_interval_s=worker_cfg.update_interval_s,
+        table=table, sessions_topic=sessions, deadletter_topic=deadletters, cfg=worker_cfg
     )
     app.sensors.add(StateFlushSensor(shell))
+    pending_adoption: set[int] = set()
 
     # concurrency=1 on purpose: agents with concurrency > 1 can lose messages on
     # restart (faust-streaming #606), and one instance per partition set keeps
@@ -83,6 +82,21 @@ def build_app(settings: Settings) -> tuple[faust.App, SessionWorker]:
     async def stitch(stream: Any) -> None:
         async for event in stream.events():
             shell.handle(event.message)
+
+    # faust's decorators are untyped; the functions themselves are checked.
+    @app.timer(interval=worker_cfg.tick_interval_s, name="silence")  # type: ignore[untyped-decorator]
+    async def silence() -> None:
+        recovery = cast(Any, app.tables).recovery  # TableManagerT does not declare it
+        if pending_adoption and recovery.completed.is_set():
+            adopted = shell.adopt_open_sessions(set(pending_adoption))
+            log.info("holding %d open sessions of partitions %s", adopted, pending_adoption)
+            pending_adoption.clear()
+        shell.tick(time.time() * 1000)
+
+    @app.on_partitions_assigned.connect
+    async def on_assigned(_sender: Any, /, *args: Any, signal: Any, **_: Any) -> None:
+        assigned: set[Any] = args[0] if args else set()
+        pending_adoption.update(tp.partition for tp in assigned if tp.topic == kafka.events_topic)
 
     @app.on_partitions_revoked.connect
     async def on_revoked(_sender: Any, /, *args: Any, signal: Any, **_: Any) -> None:

@@ -12,6 +12,11 @@ to the event loop, then flushes the producer - so the changelog writes are
 durable - and only then commits. A crash at any moment therefore leaves
 either the state write *and* the commit, or neither: the events are
 re-delivered and folded again, which the idempotent state absorbs.
+
+Silence (stalled and auto-closed sessions) is judged per partition against a
+watermark: the newest event time seen on the partition, advanced by the wall
+time since that event arrived - so replayed history is judged on its own clock
+and a station that goes quiet still stalls in real time.
 """
 
 from __future__ import annotations
@@ -22,31 +27,39 @@ from collections import Counter, defaultdict
 from typing import Any
 
 import faust
+import msgspec
 
 from chargewatch.errors import InputError
+from chargewatch.settings import WorkerSettings
 from streams import metrics
-from streams.core import SessionState, Stitcher, decode_event, encode_record, restore_state
-from streams.core.state import snapshot_state
+from streams.config import stitcher_for
+from streams.core import SessionOut, SessionState, decode_event, encode_record, restore_state
+from streams.core.state import event_ms, snapshot_state
+from streams.core.stitcher import ConnectorStop
 from streams.deadletter import dead_letter
 
 __all__ = ["SessionWorker", "StateFlushSensor"]
 
 log = logging.getLogger(__name__)
+_CONNECTOR_PREFIX = "connector|"
 
 
 class SessionWorker:
     """Owns the hot session state of one worker process."""
 
     def __init__(
-        self, *, table: Any, sessions_topic: Any, deadletter_topic: Any, update_interval_s: int
+        self, *, table: Any, sessions_topic: Any, deadletter_topic: Any, cfg: WorkerSettings
     ) -> None:
         self._table = table
         self._sessions_topic = sessions_topic
         self._deadletter_topic = deadletter_topic
-        self.stitcher = Stitcher(update_interval_s=update_interval_s, load=self._load)
+        self.stitcher = stitcher_for(cfg, load=self._load, load_connector=self._load_connector)
         # partition -> session ids whose state changed since the last flush
         self._dirty: dict[int, set[str]] = defaultdict(set)
-        self._partition_of: dict[str, int] = {}
+        self._partition_of: dict[str, int] = {}  # open sessions held in memory
+        self._connector_partition: dict[str, int] = {}
+        # partition -> (newest event time, wall time when it was seen), both ms
+        self._watermarks: dict[int, tuple[int, float]] = {}
         self._counts: Counter[str] = Counter()
 
     # -- hot path -----------------------------------------------------------
@@ -57,14 +70,25 @@ class SessionWorker:
         except InputError as exc:
             self._reject(exc, message)
             return
+        partition: int = message.partition
         self._counts[str(ev.__struct_config__.tag)] += 1
         record = self.stitcher.apply(ev)
         sid = ev.session_id
-        self._dirty[message.partition].add(sid)
-        self._partition_of[sid] = message.partition
+        self._dirty[partition].add(sid)
+        self._partition_of[sid] = partition
+        ms = event_ms(ev)
+        newest = self._watermarks.get(partition)
+        if newest is None or ms > newest[0]:
+            self._watermarks[partition] = (ms, time.time() * 1000)
+        if self.stitcher.dirty_connectors:
+            for key in self.stitcher.dirty_connectors:
+                self._connector_partition.setdefault(key, partition)
         if record is not None:
-            self._sessions_topic.send_soon(key=sid.encode(), value=encode_record(record))
-            metrics.SESSIONS_EMITTED.labels(record.status).inc()
+            self._send(record)
+
+    def _send(self, record: SessionOut) -> None:
+        self._sessions_topic.send_soon(key=record.session_id.encode(), value=encode_record(record))
+        metrics.SESSIONS_EMITTED.labels(record.status).inc()
 
     def _reject(self, exc: InputError, message: Any) -> None:
         self._deadletter_topic.send_soon(
@@ -80,35 +104,86 @@ class SessionWorker:
         )
         metrics.DEADLETTERS.labels(exc.reason).inc()
 
+    # -- silence ------------------------------------------------------------
+    def tick(self, now_ms: float) -> int:
+        """Stall or auto-close silent sessions; return how many records went out."""
+        by_partition: dict[int, list[str]] = defaultdict(list)
+        for sid, partition in self._partition_of.items():
+            by_partition[partition].append(sid)
+        sent = 0
+        for partition, sids in by_partition.items():
+            newest = self._watermarks.get(partition)
+            if newest is None:
+                continue
+            watermark = newest[0] + max(0, round(now_ms - newest[1]))
+            for record in self.stitcher.tick(watermark, sids):
+                self._dirty[partition].add(record.session_id)
+                self._send(record)
+                sent += 1
+        return sent
+
+    def adopt_open_sessions(self, partitions: set[int]) -> int:
+        """After a rebalance: hold the open sessions of these partitions in memory, so
+        that silence is noticed even if no event for them ever arrives again."""
+        store = self._table.data
+        key_partition: dict[bytes, int] = getattr(store, "_key_partition", {})
+        adopted = 0
+        for key, raw in list(store.items()):
+            partition = key_partition.get(key)
+            if partition not in partitions or key.startswith(_CONNECTOR_PREFIX.encode()):
+                continue
+            state = restore_state(raw)
+            if not state.closed:
+                self.stitcher.adopt(state)
+                self._partition_of[state.session_id] = partition
+                adopted += 1
+        return adopted
+
     # -- state persistence --------------------------------------------------
     def _load(self, session_id: str) -> SessionState | None:
         raw = self._table.data.get(session_id.encode())
         return restore_state(raw) if raw is not None else None
 
+    def _load_connector(self, key: str) -> ConnectorStop | None:
+        raw = self._table.data.get(key.encode())
+        if raw is None:
+            return None
+        stop_ms, stop_wh, sid = msgspec.msgpack.decode(raw)
+        return int(stop_ms), int(stop_wh), str(sid)
+
+    def _write(self, partition: int, key: bytes, value: bytes) -> None:
+        store = self._table.data
+        store[key] = value
+        # The memory store remembers each key's partition to drop keys of
+        # partitions this worker no longer owns after a rebalance.
+        key_partition = getattr(store, "_key_partition", None)
+        if key_partition is not None:
+            key_partition[key] = partition
+        self._table.send_changelog(partition, key, value)
+
     def flush(self) -> int:
         """Write every dirty state to the changelog table, once; return how many."""
         started = time.perf_counter()
         writes = 0
-        store = self._table.data
-        # The memory store remembers each key's partition to drop keys of
-        # partitions this worker no longer owns after a rebalance.
-        key_partition = getattr(store, "_key_partition", None)
         for partition, sids in self._dirty.items():
             for sid in sids:
                 state = self.stitcher.get(sid)
                 if state is None:
                     continue
-                key, value = sid.encode(), snapshot_state(state)
-                store[key] = value
-                if key_partition is not None:
-                    key_partition[key] = partition
-                self._table.send_changelog(partition, key, value)
+                self._write(partition, sid.encode(), snapshot_state(state))
                 writes += 1
                 if state.closed:
                     # Closed sessions leave memory; the table keeps them for late events.
                     self.stitcher.evict(sid)
                     self._partition_of.pop(sid, None)
             sids.clear()
+        for key in self.stitcher.dirty_connectors:
+            partition = self._connector_partition.pop(key, -1)
+            if partition >= 0:
+                value = msgspec.msgpack.encode(self.stitcher.connectors[key])
+                self._write(partition, key.encode(), value)
+                writes += 1
+        self.stitcher.dirty_connectors.clear()
         for kind, n in self._counts.items():
             metrics.EVENTS.labels(kind).inc(n)
         self._counts.clear()
@@ -121,6 +196,7 @@ class SessionWorker:
         """Drop hot state of revoked partitions: their new owner restores it from the table."""
         for partition in partitions:
             self._dirty.pop(partition, None)
+            self._watermarks.pop(partition, None)
         for sid, partition in list(self._partition_of.items()):
             if partition in partitions:
                 self.stitcher.evict(sid)

@@ -1,17 +1,16 @@
 """Computing the session record from the state.
 
-Time accounting: the session runs from its start to its stop (or, while open,
-to the latest event). Each instant is *charging* or *idle* according to the
-latest state change before it (OCPI rule, see ``schemas.vocabulary``); before
-the first state change the EV is plugged in but not yet requesting power, so
-idle. When a charger reports no state changes at all, charging is inferred
-from the meter: from the start until the register last rose, and the session
-is flagged ``charging_inferred``. ``charging_s + idle_s == duration_s``.
+Time accounting: the session runs from its start to its stop (while open: to
+the latest event; when auto-closed: to the last meter reading). Each instant is
+*charging* or *idle* by the latest state change before it, ordered by event
+time then seqNo (OCPI rule, see ``schemas.vocabulary``); before the first
+state change the EV is plugged in but not yet requesting power, so idle. A
+charger that reports no state changes gets its charging time from the meter -
+from the start until the register last rose - and the flag
+``charging_inferred``. ``charging_s + idle_s == duration_s``.
 
-Energy: the highest register (or the stop reading, when higher) minus the
-start reading (or the lowest register when the start has none). Registers are
-monotonic within a transaction (OCPP 1.6 errata 3.77), so highest/lowest equal
-last/first without relying on arrival order.
+Energy: ``streams.core.meter`` (resets, regressions, readings outside the
+window).
 """
 
 from __future__ import annotations
@@ -22,9 +21,12 @@ from datetime import UTC, datetime
 import msgspec
 
 from schemas.vocabulary import CHARGING_STATES
+from streams.core.meter import LATE, REGRESSION, RESET, fold_total
 from streams.core.state import SessionState
 
 __all__ = ["SessionOut", "build_record", "encode_record", "record_digest"]
+
+MAX_MISSING_SEQ = 50
 
 
 class SessionOut(msgspec.Struct, frozen=True, omit_defaults=False):
@@ -52,6 +54,9 @@ class SessionOut(msgspec.Struct, frozen=True, omit_defaults=False):
     token_hash: str | None
     last_event_at: datetime
     flags: list[str]
+    seq_complete: bool | None = None
+    missing_seq: list[int] = msgspec.field(default_factory=list)
+    correction: bool = False
     schema_version: int = 1
 
 
@@ -64,11 +69,11 @@ def _seconds(ms: int) -> int:
     return (ms + 500) // 1000
 
 
-def _charging_ms(states: list[tuple[int, str]], start: int, end: int) -> int:
+def _charging_ms(states: list[tuple[int, int, str]], start: int, end: int) -> int:
     current_charging = False  # plugged in, not yet requesting power
     cursor = start
     total = 0
-    for ms, state in states:
+    for ms, _seq, state in states:
         if ms <= start:
             current_charging = state in CHARGING_STATES
             continue
@@ -83,45 +88,98 @@ def _charging_ms(states: list[tuple[int, str]], start: int, end: int) -> int:
     return total
 
 
-def build_record(state: SessionState, version: int) -> SessionOut:
-    """The session as it stands, as record ``version``."""
-    flags: list[str] = []
+def _missing_seqs(state: SessionState) -> tuple[bool | None, list[int]]:
+    """Whether every seqNo from the start's to the stop's was seen (2.0.1)."""
+    if state.start_seq is None or state.stop_seq is None or not state.seqs:
+        return None, []
+    missing: list[int] = []
+    expected = state.start_seq
+    for lo, hi in state.seqs:
+        if hi < expected:
+            continue
+        if lo > state.stop_seq:
+            break
+        missing.extend(range(expected, min(lo, state.stop_seq + 1)))
+        expected = max(expected, hi + 1)
+    missing.extend(range(expected, state.stop_seq + 1))
+    return not missing, missing[:MAX_MISSING_SEQ]
+
+
+def _status(state: SessionState) -> str:
+    if state.stopped_ms is not None:
+        return "completed"
+    if state.auto_closed_ms is not None:
+        return "auto_closed"
+    return "stalled" if state.stalled else "active"
+
+
+def _window(state: SessionState, flags: list[str]) -> tuple[int, int]:
+    """Start and end (epoch ms) of the session as it stands."""
     assert state.first_ms is not None and state.last_ms is not None  # any event sets them
     if state.started_ms is None:
         flags.append("missing_start")
         start = state.first_ms
     else:
         start = state.started_ms
-    end = state.stopped_ms if state.stopped_ms is not None else max(state.last_ms, start)
+        if state.first_ms < start:
+            flags.append("event_before_start")
+    if state.stopped_ms is not None:
+        end = state.stopped_ms
+    elif state.auto_closed_ms is not None:
+        end = state.auto_closed_ms
+    else:
+        end = max(state.last_ms, start)
     if end < start:
         flags.append("stop_before_start")
         end = start
     if state.restarted:
         flags.append("duplicate_start")
+    return start, end
 
+
+def _energy(state: SessionState, flags: list[str]) -> tuple[int, int | None]:
+    """Energy (Wh) and the time the register last rose, with the meter flags."""
+    meter, outside = fold_total(state.meter, state.started_ms, state.stopped_ms)
+    if outside or state.outside_window:
+        flags.append("sample_outside_window")
+    flags.extend(flag for bit, flag in _METER_FLAGS if meter.flags & bit)
+    start_wh, stop_wh = state.meter_start_wh, state.meter_stop_wh
+    if start_wh is not None and stop_wh is not None and stop_wh < start_wh:
+        flags.append("meter_stop_below_start")
+    if state.energy_gap_wh:
+        # > 0: energy flowed between two sessions; < 0: the meter was rebased.
+        flags.append("energy_gap_before" if state.energy_gap_wh > 0 else "meter_rebased")
+    if state.samples == 0:
+        flags.append("no_meter_samples")
+    if meter.energy == 0:
+        flags.append("zero_energy")
+    return meter.energy, meter.last_rise_ms
+
+
+_METER_FLAGS = ((RESET, "meter_reset"), (REGRESSION, "meter_regression"), (LATE, "late_reading"))
+
+
+def build_record(state: SessionState, version: int, *, correction: bool = False) -> SessionOut:
+    """The session as it stands, as record ``version``."""
+    flags: list[str] = []
+    start, end = _window(state, flags)
+    energy_wh, last_rise_ms = _energy(state, flags)
     duration_ms = end - start
     if state.states:
         charging_ms = _charging_ms(state.states, start, end)
-    elif (
-        state.reg_max_ms is not None
-        and state.reg_max is not None
-        and state.reg_max
-        > (state.meter_start_wh if state.meter_start_wh is not None else state.reg_min or 0)
-    ):
-        charging_ms = min(max(state.reg_max_ms - start, 0), duration_ms)
+    elif last_rise_ms is not None:
+        charging_ms = min(max(last_rise_ms - start, 0), duration_ms)
         flags.append("charging_inferred")
     else:
         charging_ms = 0
     duration_s = _seconds(duration_ms)
     charging_s = min(_seconds(charging_ms), duration_s)
-
-    energy_wh = _energy_wh(state, flags)
-    if state.samples == 0:
-        flags.append("no_meter_samples")
-    if energy_wh == 0:
-        flags.append("zero_energy")
     if state.auth_result is not None and state.auth_result != "accepted":
         flags.append("not_authorised")
+    seq_complete, missing = _missing_seqs(state)
+    if seq_complete is False:
+        flags.append("seq_gap")
+    assert state.last_ms is not None
 
     return SessionOut(
         session_id=state.session_id,
@@ -130,9 +188,9 @@ def build_record(state: SessionState, version: int) -> SessionOut:
         station_id=state.station_id,
         connector_id=state.connector_id,
         transaction_id=state.transaction_id,
-        status="completed" if state.stopped_ms is not None else "active",
+        status=_status(state),
         started_at=_utc(start),
-        ended_at=_utc(end) if state.stopped_ms is not None else None,
+        ended_at=_utc(end) if state.closed else None,
         duration_s=duration_s,
         charging_s=charging_s,
         idle_s=duration_s - charging_s,
@@ -146,19 +204,10 @@ def build_record(state: SessionState, version: int) -> SessionOut:
         token_hash=state.token_hash,
         last_event_at=_utc(state.last_ms),
         flags=sorted(flags),
+        seq_complete=seq_complete,
+        missing_seq=missing,
+        correction=correction,
     )
-
-
-def _energy_wh(state: SessionState, flags: list[str]) -> int:
-    first = state.meter_start_wh if state.meter_start_wh is not None else state.reg_min
-    candidates = [v for v in (state.reg_max, state.meter_stop_wh) if v is not None]
-    if first is None or not candidates:
-        return 0
-    last = max(candidates)
-    if last < first:
-        flags.append("meter_regression")
-        return 0
-    return last - first
 
 
 _encoder = msgspec.json.Encoder()
@@ -170,5 +219,5 @@ def encode_record(record: SessionOut) -> bytes:
 
 
 def record_digest(record: SessionOut) -> int:
-    """Stable digest of the record's content, version excluded (detects corrections)."""
-    return zlib.crc32(_encoder.encode(msgspec.structs.replace(record, version=0)))
+    """Stable digest of the record's content, version and correction mark excluded."""
+    return zlib.crc32(_encoder.encode(msgspec.structs.replace(record, version=0, correction=False)))

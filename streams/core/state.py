@@ -1,11 +1,11 @@
 """Per-session state: a plain, serialisable value, folded from events.
 
-Design rule: every field is an *idempotent, order-independent* aggregate
-(earliest, latest, minimum, maximum, a sorted set of state changes), never a
-running sum. Applying the same event twice, or events in another order, gives
-the same state. That is what lets the worker re-process events after a crash
-(at-least-once delivery) without ever double counting energy or time, and it
-keeps the state small: no samples are stored.
+Every field is an idempotent aggregate - earliest, latest, minimum, maximum, a
+sorted set - or the meter fold of ``streams.core.meter``, which is exact for
+any arrival order within the allowed lateness. Applying the same event twice,
+or events in another order, gives the same state: the worker can re-process
+events after a crash (at-least-once delivery) without ever double counting,
+and the state stays small (no samples are stored beyond the lateness buffer).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from streams.core.events import (
     SessionStopped,
     StateChanged,
 )
+from streams.core.meter import MeterFold, add_reading, seal_until
 
 __all__ = ["SessionState", "apply_event", "event_ms", "restore_state", "snapshot_state"]
 
@@ -42,28 +43,39 @@ class SessionState(msgspec.Struct, array_like=True):
     last_ms: int | None = None  # latest event time of any event
     meter_start_wh: int | None = None
     meter_stop_wh: int | None = None
-    reg_min: int | None = None  # lowest energy register sampled
-    reg_max: int | None = None  # highest energy register sampled
-    reg_max_ms: int | None = None  # earliest time the highest register was read
-    samples: int = 0  # meter samples seen (a presence flag; may count duplicates)
+    meter: MeterFold = msgspec.field(default_factory=MeterFold)
+    outside_window: bool = False  # a reading fell outside [start, stop]
+    first_sample_ms: int | None = None
+    last_sample_ms: int | None = None
+    samples: int = 0  # meter samples seen (duplicates included: for the interval estimate)
     max_power_w: int = 0
     soc_first_ms: int | None = None
     soc_first: float | None = None
     soc_last_ms: int | None = None
     soc_last: float | None = None
-    states: list[tuple[int, str]] = msgspec.field(default_factory=list)  # sorted, distinct
+    # (ms, seq or -1, state), sorted: event time first, then OCPP 2.0.1 seqNo
+    states: list[tuple[int, int, str]] = msgspec.field(default_factory=list)
+    seqs: list[tuple[int, int]] = msgspec.field(default_factory=list)  # seen seqNo ranges
+    start_seq: int | None = None
+    stop_seq: int | None = None
+    restarted: bool = False  # a start with another event time was seen
+    # meterStart minus the previous session's meterStop on this connector, when known
+    energy_gap_wh: int | None = None
     stop_reason: str | None = None
     auth_method: str | None = None
     auth_result: str | None = None
     token_hash: str | None = None
-    restarted: bool = False  # a start with another event time was seen
+    auto_closed_ms: int | None = None  # set while closed for lack of a stop
+    stalled: bool = False  # no event for longer than the stall time
     version: int = 0  # versions emitted so far
     last_emit_ms: int | None = None  # event time at the last emission
     emitted_digest: int = 0  # digest of the last emitted record (corrections)
+    final_emitted: bool = False  # a completed / auto_closed version went out
 
     @property
     def closed(self) -> bool:
-        return self.stopped_ms is not None
+        """Stopped by the charger, or closed by the stitcher for lack of a stop."""
+        return self.stopped_ms is not None or self.auto_closed_ms is not None
 
 
 def event_ms(event: Event) -> int:
@@ -75,7 +87,27 @@ def _earliest(current: int | None, candidate: int) -> bool:
     return current is None or candidate < current
 
 
-def apply_event(state: SessionState, event: Event, ms: int) -> None:
+def _add_seq(ranges: list[tuple[int, int]], seq: int) -> None:
+    """Add one seqNo to sorted, disjoint, non-adjacent ranges."""
+    for i, (lo, hi) in enumerate(ranges):
+        if lo <= seq <= hi:
+            return
+        if seq == hi + 1:
+            if i + 1 < len(ranges) and ranges[i + 1][0] == seq + 1:
+                ranges[i : i + 2] = [(lo, ranges[i + 1][1])]
+            else:
+                ranges[i] = (lo, seq)
+            return
+        if seq == lo - 1:
+            ranges[i] = (seq, hi)
+            return
+        if seq < lo:
+            ranges.insert(i, (seq, seq))
+            return
+    ranges.append((seq, seq))
+
+
+def apply_event(state: SessionState, event: Event, ms: int, lateness_ms: int) -> None:
     """Fold one event into the state (idempotent, order-independent)."""
     if state.first_ms is None or ms < state.first_ms:
         state.first_ms = ms
@@ -83,11 +115,36 @@ def apply_event(state: SessionState, event: Event, ms: int) -> None:
         state.last_ms = ms
     if event.transaction_id is not None and state.transaction_id is None:
         state.transaction_id = event.transaction_id
+    if event.seq is not None:
+        _add_seq(state.seqs, event.seq)
     _APPLY[type(event)](state, event, ms)
+    state.stalled = False
+    if state.auto_closed_ms is not None and ms > state.auto_closed_ms:
+        state.auto_closed_ms = None  # the charger is back: the session goes on
+    state.outside_window |= (
+        seal_until(state.meter, state.last_ms - lateness_ms, state.started_ms, state.stopped_ms) > 0
+    )
+
+
+def _apply_sample(state: SessionState, sample: MeterSample, ms: int) -> None:
+    state.samples += 1
+    if _earliest(state.first_sample_ms, ms):
+        state.first_sample_ms = ms
+    if state.last_sample_ms is None or ms > state.last_sample_ms:
+        state.last_sample_ms = ms
+    if sample.energy_wh is not None:
+        add_reading(state.meter, ms, sample.energy_wh)
+    if sample.power_w is not None and sample.power_w > state.max_power_w:
+        state.max_power_w = sample.power_w
+    if sample.soc is not None:
+        if _earliest(state.soc_first_ms, ms):
+            state.soc_first_ms, state.soc_first = ms, sample.soc
+        if state.soc_last_ms is None or ms > state.soc_last_ms:
+            state.soc_last_ms, state.soc_last = ms, sample.soc
 
 
 def _apply_state(state: SessionState, event: StateChanged, ms: int) -> None:
-    entry = (ms, event.state)
+    entry = (ms, -1 if event.seq is None else event.seq, event.state)
     if entry not in state.states:
         insort(state.states, entry)
 
@@ -97,18 +154,25 @@ def _apply_start(state: SessionState, event: SessionStarted, ms: int) -> None:
         state.restarted = True  # a second, different start for the same session id
     if _earliest(state.started_ms, ms):
         state.started_ms = ms
+        state.start_seq = event.seq
         state.meter_start_wh = event.meter_start_wh
         if event.auth_method is not None:
             state.auth_method = event.auth_method
         if event.token_hash is not None:
             state.token_hash = event.token_hash
+    if event.meter_start_wh is not None:
+        add_reading(state.meter, ms, event.meter_start_wh)
 
 
 def _apply_stop(state: SessionState, event: SessionStopped, ms: int) -> None:
     if _earliest(state.stopped_ms, ms):
         state.stopped_ms = ms
+        state.stop_seq = event.seq
         state.meter_stop_wh = event.meter_stop_wh
         state.stop_reason = event.reason
+        state.auto_closed_ms = None  # the real stop supersedes an automatic close
+    if event.meter_stop_wh is not None:
+        add_reading(state.meter, ms, event.meter_stop_wh)
 
 
 def _apply_authorization(state: SessionState, event: AuthorizationResult, ms: int) -> None:
@@ -118,26 +182,6 @@ def _apply_authorization(state: SessionState, event: AuthorizationResult, ms: in
     state.auth_result = event.result
     if event.token_hash is not None:
         state.token_hash = event.token_hash
-
-
-def _apply_sample(state: SessionState, sample: MeterSample, ms: int) -> None:
-    state.samples += 1
-    reg = sample.energy_wh
-    if reg is not None:
-        if state.reg_min is None or reg < state.reg_min:
-            state.reg_min = reg
-        if state.reg_max is None or reg > state.reg_max:
-            state.reg_max = reg
-            state.reg_max_ms = ms
-        elif reg == state.reg_max and _earliest(state.reg_max_ms, ms):
-            state.reg_max_ms = ms
-    if sample.power_w is not None and sample.power_w > state.max_power_w:
-        state.max_power_w = sample.power_w
-    if sample.soc is not None:
-        if _earliest(state.soc_first_ms, ms):
-            state.soc_first_ms, state.soc_first = ms, sample.soc
-        if state.soc_last_ms is None or ms > state.soc_last_ms:
-            state.soc_last_ms, state.soc_last = ms, sample.soc
 
 
 _APPLY: dict[type[Any], Callable[[SessionState, Any, int], None]] = {
@@ -153,13 +197,10 @@ _state_decoder = msgspec.msgpack.Decoder(SessionState)
 
 
 def snapshot_state(state: SessionState) -> bytes:
-    """Serialise the state (compact msgpack array) for the changelog table."""
+    """Serialise the state (compact msgpack arrays) for the changelog table."""
     return _state_encoder.encode(state)
 
 
 def restore_state(raw: bytes) -> SessionState:
     """Inverse of :func:`snapshot_state`."""
-    state = _state_decoder.decode(raw)
-    # msgpack gives lists for tuples; restore the (ms, state) pairs.
-    state.states = [(int(ms), str(st)) for ms, st in state.states]
-    return state
+    return _state_decoder.decode(raw)

@@ -6,29 +6,59 @@ A session record is emitted
 * whenever ``update_interval_s`` of *event time* has passed since the last
   emission while the session is open (event time, not wall time, so a replay
   emits exactly what the live path emitted),
-* when the session stops (the final record),
-* after that, only when a late event really changes the record: a new, higher
-  version - an explicit correction. Duplicates change nothing and emit nothing.
+* when the session stops (the final record), or is stalled or auto-closed by
+  :meth:`Stitcher.tick`,
+* after a final record, only when a late event really changes it: a new,
+  higher version marked ``correction=True``. Duplicates change nothing and
+  emit nothing.
 
-Version numbers are therefore a deterministic function of the events, which
-makes re-processing after a crash emit byte-identical records.
+Version numbers are a deterministic function of the events (and ticks), so
+re-processing after a crash emits byte-identical records.
+
+Silence is judged against a *watermark* the caller passes to :meth:`tick`: the
+worker uses the newest event time of the partition, advanced by the wall time
+since that event arrived (so a station that goes quiet still stalls), a replay
+uses the newest event time in the file. The core itself never reads a clock.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 
-from streams.core.events import Event
+from streams.core.events import Event, SessionStarted, SessionStopped
 from streams.core.record import SessionOut, build_record, record_digest
 from streams.core.state import SessionState, apply_event, event_ms
 
-__all__ = ["Stitcher"]
+__all__ = ["ConnectorStop", "Stitcher", "Timeouts", "connector_key"]
 
 Loader = Callable[[str], SessionState | None]
+ConnectorStop = tuple[int, int, str]
+
+
+def connector_key(state: SessionState) -> str:
+    """Table key of a connector's memory (distinct from session ids, which are UUIDs)."""
+    return f"connector|{state.tenant}|{state.station_id}|{state.connector_id}"
 
 
 def _no_state(_session_id: str) -> SessionState | None:
     return None
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """When a silent session is stalled, and when it is closed without a stop."""
+
+    stall_factor: float = 5.0  # times the session's sample interval ...
+    stall_min_s: int = 300  # ... but never less than this
+    auto_close_s: int = 24 * 3600  # closed as auto_closed after this much silence
+
+    def stall_ms(self, state: SessionState) -> int:
+        interval_ms = 0
+        if state.samples > 1 and state.first_sample_ms is not None:
+            assert state.last_sample_ms is not None
+            interval_ms = (state.last_sample_ms - state.first_sample_ms) // (state.samples - 1)
+        return max(self.stall_min_s * 1000, round(self.stall_factor * interval_ms))
 
 
 class Stitcher:
@@ -39,10 +69,24 @@ class Stitcher:
     resumes where the table left off).
     """
 
-    def __init__(self, *, update_interval_s: int, load: Loader = _no_state) -> None:
+    def __init__(
+        self,
+        *,
+        update_interval_s: int,
+        allowed_lateness_s: int = 600,
+        timeouts: Timeouts | None = None,
+        load: Loader | None = None,
+        load_connector: Callable[[str], ConnectorStop | None] | None = None,
+    ) -> None:
         self._interval_ms = update_interval_s * 1000
-        self._load = load
+        self._lateness_ms = allowed_lateness_s * 1000
+        self._timeouts = timeouts or Timeouts()
+        self._load = load or _no_state
+        self._load_connector = load_connector
         self._sessions: dict[str, SessionState] = {}
+        # connector key -> (stop time, stop reading, session id) of its latest session
+        self.connectors: dict[str, ConnectorStop] = {}
+        self.dirty_connectors: set[str] = set()
 
     def __len__(self) -> int:
         return len(self._sessions)
@@ -52,6 +96,10 @@ class Stitcher:
 
     def get(self, session_id: str) -> SessionState | None:
         return self._sessions.get(session_id)
+
+    def adopt(self, state: SessionState) -> None:
+        """Hold a state loaded by the caller (e.g. open sessions after a restart)."""
+        self._sessions.setdefault(state.session_id, state)
 
     def evict(self, session_id: str) -> None:
         """Forget a session (its state must be persisted by the caller first)."""
@@ -70,21 +118,64 @@ class Stitcher:
             )
             self._sessions[sid] = state
         was_closed = state.closed
+        was_stalled = state.stalled
         ms = event_ms(event)
-        apply_event(state, event, ms)
+        apply_event(state, event, ms, self._lateness_ms)
+        if isinstance(event, SessionStarted | SessionStopped):
+            self._check_connector(state)
 
-        if state.version == 0 or (state.closed and not was_closed):
+        if state.final_emitted:
+            # Late or duplicate event after a final record: emit only a real change.
+            return self._emit_if_changed(state)
+        if state.version == 0 or was_stalled or (state.closed and not was_closed):
             return self._emit(state)
-        if was_closed:
-            # Late or duplicate event after the stop: emit only a real change.
-            candidate = build_record(state, state.version + 1)
-            if record_digest(candidate) != state.emitted_digest:
-                return self._commit(state, candidate)
-            return None
         last = state.last_emit_ms
         if last is None or ms - last >= self._interval_ms:
             return self._emit(state)
         return None
+
+    def _check_connector(self, state: SessionState) -> None:
+        """Compare a session's start reading with the previous session's stop reading
+        on the same connector (OCPP 1.6 errata 3.77: they should be equal)."""
+        key = connector_key(state)
+        last = self.connectors.get(key)
+        if last is None and self._load_connector is not None:
+            last = self._load_connector(key)
+        if (
+            state.started_ms is not None
+            and state.meter_start_wh is not None
+            and last is not None
+            and last[0] <= state.started_ms
+            and last[2] != state.session_id
+        ):
+            state.energy_gap_wh = state.meter_start_wh - last[1]
+        if (
+            state.stopped_ms is not None
+            and state.meter_stop_wh is not None
+            and (last is None or last[0] < state.stopped_ms)
+        ):
+            self.connectors[key] = (state.stopped_ms, state.meter_stop_wh, state.session_id)
+            self.dirty_connectors.add(key)
+
+    def tick(self, watermark_ms: int, session_ids: Iterable[str] | None = None) -> list[SessionOut]:
+        """Stall or auto-close open sessions that are silent at ``watermark_ms``."""
+        out = []
+        ids = list(self._sessions) if session_ids is None else list(session_ids)
+        for sid in ids:
+            state = self._sessions.get(sid)
+            if state is None or state.closed or state.last_ms is None:
+                continue
+            silent_ms = watermark_ms - state.last_ms
+            if silent_ms >= self._timeouts.auto_close_s * 1000:
+                # Closed at the last trusted meter reading (or the last event).
+                state.auto_closed_ms = max(
+                    state.last_sample_ms or state.last_ms, state.started_ms or state.last_ms
+                )
+                out.append(self._emit(state))
+            elif not state.stalled and silent_ms >= self._timeouts.stall_ms(state):
+                state.stalled = True
+                out.append(self._emit(state))
+        return out
 
     def settle(self, session_id: str) -> SessionOut | None:
         """The up-to-date record of a session, emitting a new version if it changed
@@ -92,9 +183,15 @@ class Stitcher:
         state = self._sessions.get(session_id)
         if state is None:
             return None
-        candidate = build_record(state, state.version + 1)
-        if state.version and record_digest(candidate) == state.emitted_digest:
-            return build_record(state, state.version)
+        if state.version == 0:
+            return self._emit(state)
+        record = self._emit_if_changed(state)
+        return record if record is not None else build_record(state, state.version)
+
+    def _emit_if_changed(self, state: SessionState) -> SessionOut | None:
+        candidate = build_record(state, state.version + 1, correction=state.final_emitted)
+        if record_digest(candidate) == state.emitted_digest:
+            return None
         return self._commit(state, candidate)
 
     def _emit(self, state: SessionState) -> SessionOut:
@@ -106,4 +203,6 @@ class Stitcher:
         assert state.last_ms is not None
         state.last_emit_ms = state.last_ms
         state.emitted_digest = record_digest(record)
+        if state.closed:
+            state.final_emitted = True
         return record

@@ -50,7 +50,7 @@ def _expected(truth: GroundTruth) -> tuple[object, ...]:
     )
 
 
-def _assert_sessions_equal_truth(pipeline: Pipeline, truth: list[GroundTruth]) -> None:
+def assert_sessions_equal_truth(pipeline: Pipeline, truth: list[GroundTruth]) -> None:
     db = "chargewatch"
     rows = pipeline.query(f"SELECT {COLUMNS} FROM {db}.sessions FINAL ORDER BY session_id")
     got = {row[0]: row for row in rows}
@@ -77,7 +77,7 @@ def test_simulated_day_arrives_in_clickhouse_equal_to_ground_truth(pipeline: Pip
     pipeline.start("sink")
     pipeline.wait()
     pipeline.stop_all()
-    _assert_sessions_equal_truth(pipeline, sim.truth)
+    assert_sessions_equal_truth(pipeline, sim.truth)
 
 
 def test_worker_killed_mid_stream_loses_and_doubles_nothing(pipeline: Pipeline) -> None:
@@ -102,4 +102,4 @@ def test_worker_killed_mid_stream_loses_and_doubles_nothing(pipeline: Pipeline) 
     pipeline.wait()
     pipeline.stop_all()
     assert "Restore complete" in pipeline.log("worker")
-    _assert_sessions_equal_truth(pipeline, sim.truth)
+    assert_sessions_equal_truth(pipeline, sim.truth)
