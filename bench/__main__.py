@@ -20,9 +20,10 @@ from pathlib import Path
 from chargewatch.broker import broker_down, broker_up
 from chargewatch.kafka_admin import consumer_lag, ensure_topics
 from chargewatch.pipeline import Service
-from chargewatch.replay import replay_lines
-from chargewatch.settings import KafkaSettings
+from chargewatch.replay import file_pricer, replay_lines
+from chargewatch.settings import KafkaSettings, PricingSettings, WorkerSettings
 from chargewatch.simulator import SimConfig, simulate
+from streams.config import stitcher_for
 from streams.core.events import encode_event
 
 
@@ -43,6 +44,33 @@ def bench_replay(stations: int) -> None:
     rate = len(lines) / best
     print(f"replay (decode+validate+stitch): {len(lines)} events in {best:.3f} s "
           f"= {rate:,.0f} events/s  ({best / len(lines) * 1e6:.2f} us/event)")  # fmt: skip
+
+
+def bench_pricing(stations: int) -> None:
+    """Time to price one finished session: profile, periods, price, CDR."""
+    sim = simulate(replace(SimConfig(), stations=stations, days=1.0))
+    tariff = Path(__file__).resolve().parents[1] / "deploy" / "tariffs" / "example.json"
+    pricer = file_pricer(tariff, "Europe/Amsterdam", PricingSettings())
+    stitcher = stitcher_for(WorkerSettings())  # stitch unpriced, then price each session
+    for event in sim.events:
+        stitcher.apply(event)
+    done = [(s, stitcher.settle(s.session_id)) for s in list(stitcher)]
+    for state, _ in done:
+        pricer.snapshot(state)
+    samples = []
+    for _ in range(3):
+        started = time.perf_counter()
+        for state, record in done:
+            assert record is not None
+            result = pricer.price(state, record)
+            assert result is not None
+            pricer.cdr(state, record, result, 1)
+        samples.append((time.perf_counter() - started) / len(done))
+    best = min(samples)
+    periods = sum(len(pricer.price(s, r).periods) for s, r in done) / len(done)  # type: ignore[arg-type,union-attr]
+    print(f"pricing a finished session (profile + periods + price + CDR): {best * 1e3:.3f} ms "
+          f"per session, {len(done)} sessions, {periods:.1f} periods on average "
+          f"(target: well under 1 ms)")  # fmt: skip
 
 
 def _free_port() -> int:
@@ -118,6 +146,7 @@ def main() -> None:
     args = parser.parse_args()
     print("== chargewatch bench ==")
     bench_replay(args.stations)
+    bench_pricing(min(args.stations, 50))
     with tempfile.TemporaryDirectory(prefix="chargewatch-bench-") as tmp:
         root = Path(tmp)
         bootstrap = args.bootstrap

@@ -50,6 +50,9 @@ def _parser() -> argparse.ArgumentParser:
     target = replay.add_mutually_exclusive_group(required=True)
     target.add_argument("--out", type=Path, help="write one session record per line here")
     target.add_argument("--clickhouse", action="store_true", help="write to ClickHouse")
+    replay.add_argument("--tariff", type=Path, help="price the sessions under this OCPI tariff")
+    replay.add_argument("--tz", help="time zone of the stations (default: the pricing setting)")
+    replay.add_argument("--cdrs", type=Path, help="with --tariff: write the CDRs here (JSON lines)")
 
     schemas = sub.add_parser("schemas", help="the topic contracts")
     schemas_sub = schemas.add_subparsers(dest="schemas_command", required=True)
@@ -59,6 +62,17 @@ def _parser() -> argparse.ArgumentParser:
     topics = sub.add_parser("topics", help="Kafka topics")
     topics_sub = topics.add_subparsers(dest="topics_command", required=True)
     topics_sub.add_parser("create", help="create chargewatch's topics if missing")
+
+    tariffs = sub.add_parser("tariffs", help="OCPI 2.2.1 tariffs on the compacted tariffs topic")
+    tariffs_sub = tariffs.add_subparsers(dest="tariffs_command", required=True)
+    apply = tariffs_sub.add_parser("apply", help="validate and publish tariffs/assignments FILE")
+    apply.add_argument("file", type=Path)
+    tariffs_sub.add_parser("list", help="every tariff version and where it is assigned")
+
+    price = sub.add_parser("price", help="price an OCPI CDR's charging periods under a tariff")
+    price.add_argument("--tariff", type=Path, required=True)
+    price.add_argument("--cdr", type=Path, required=True)
+    price.add_argument("--tz", help="time zone of the location (default: CHARGEWATCH_PRICING_...)")
 
     sub.add_parser("summary", help="print the session summary from ClickHouse")
     sub.add_parser("config", help="print every setting with its environment variable")
@@ -103,7 +117,15 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:  # noqa: PLR
     if command == "replay":
         from chargewatch.services import run_replay
 
-        return run_replay(settings, args.input, out=args.out, clickhouse=args.clickhouse)
+        return run_replay(
+            settings,
+            args.input,
+            out=args.out,
+            clickhouse=args.clickhouse,
+            tariff=args.tariff,
+            tz=args.tz,
+            cdrs=args.cdrs,
+        )
     if command == "schemas":
         from schemas.export import export_json_schemas
 
@@ -116,6 +138,16 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:  # noqa: PLR
         created = ensure_topics(settings.kafka)
         print("created: " + (", ".join(created) or "nothing (all topics exist)"))
         return 0
+    if command == "tariffs":
+        from chargewatch.services import run_tariffs
+
+        return run_tariffs(settings, args.tariffs_command, getattr(args, "file", None))
+    if command == "price":
+        from chargewatch.pricing_cli import run_price
+
+        return run_price(
+            args.tariff, args.cdr, args.tz, default_tz=settings.pricing.default_time_zone
+        )
     if command == "summary":
         from chargewatch.summary import format_summary, read_summary
         from sinks.clickhouse import connect, migrate

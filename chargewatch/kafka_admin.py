@@ -22,6 +22,10 @@ def topic_specs(cfg: KafkaSettings) -> dict[str, dict[str, str]]:
         cfg.events_topic: {"retention.ms": str(7 * 24 * 3600 * 1000), "compression.type": "lz4"},
         cfg.sessions_topic: {"retention.ms": str(7 * 24 * 3600 * 1000), "compression.type": "lz4"},
         cfg.deadletter_topic: {"retention.ms": str(30 * 24 * 3600 * 1000)},
+        cfg.cdrs_topic: {"retention.ms": str(30 * 24 * 3600 * 1000), "compression.type": "lz4"},
+        # Compacted: the latest value per key is kept forever (tariff versions,
+        # assignments and station metadata are keyed so that none shadows another).
+        cfg.tariffs_topic: {"cleanup.policy": "compact"},
     }
 
 
@@ -33,8 +37,8 @@ def ensure_topics(cfg: KafkaSettings, timeout: float = 30.0) -> list[str]:
     except KafkaException as exc:
         raise BrokerError(f"cannot reach Kafka at {cfg.bootstrap}: {exc}") from exc
     wanted = [
-        NewTopic(name, num_partitions=cfg.partitions, replication_factor=cfg.replication_factor,
-                 config=config)
+        NewTopic(name, num_partitions=1 if name == cfg.tariffs_topic else cfg.partitions,
+                 replication_factor=cfg.replication_factor, config=config)
         for name, config in topic_specs(cfg).items()
         if name not in existing
     ]  # fmt: skip

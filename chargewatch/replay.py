@@ -14,13 +14,19 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import orjson
+
 from chargewatch.errors import InputError
-from chargewatch.settings import WorkerSettings
+from chargewatch.settings import PricingSettings, WorkerSettings
+from chargewatch.tariffs import parse_tariff_file
+from schemas.cdr import Cdr
 from streams.config import stitcher_for
 from streams.core import SessionOut, decode_event
+from streams.core.session_pricing import SessionPricer
 from streams.core.state import event_ms
+from streams.core.tariff_book import TariffBook
 
-__all__ = ["ReplayResult", "replay_lines", "replay_path"]
+__all__ = ["ReplayResult", "file_pricer", "replay_lines", "replay_path"]
 
 log = logging.getLogger(__name__)
 
@@ -32,12 +38,19 @@ class ReplayResult:
     sessions: list[SessionOut]
     events: int = 0
     rejected: list[tuple[int, str]] = field(default_factory=list)  # (line number, reason)
+    cdrs: list[Cdr] = field(default_factory=list)  # issued in order, credits included
 
 
-def replay_lines(lines: Iterable[bytes], *, worker: WorkerSettings | None = None) -> ReplayResult:
-    """Stitch events from JSON lines; return the latest record of every session."""
+def replay_lines(
+    lines: Iterable[bytes],
+    *,
+    worker: WorkerSettings | None = None,
+    pricer: SessionPricer | None = None,
+) -> ReplayResult:
+    """Stitch events from JSON lines; return the latest record of every session
+    (priced, with the CDRs issued, when a pricer is given)."""
     cfg = worker or WorkerSettings()
-    stitcher = stitcher_for(cfg)
+    stitcher = stitcher_for(cfg, pricer=pricer)
     tick_ms = round(cfg.tick_interval_s * 1000)
     order: dict[str, None] = {}
     events = 0
@@ -66,7 +79,9 @@ def replay_lines(lines: Iterable[bytes], *, worker: WorkerSettings | None = None
         stitcher.tick(watermark)
     records = [r for sid in order if (r := stitcher.settle(sid)) is not None]
     records.sort(key=lambda r: (r.started_at, r.session_id))
-    return ReplayResult(sessions=records, events=events, rejected=rejected)
+    return ReplayResult(
+        sessions=records, events=events, rejected=rejected, cdrs=list(stitcher.cdrs_out)
+    )
 
 
 def _read_lines(path: Path) -> Iterator[bytes]:
@@ -74,6 +89,25 @@ def _read_lines(path: Path) -> Iterator[bytes]:
         yield from handle
 
 
-def replay_path(path: Path, *, worker: WorkerSettings | None = None) -> ReplayResult:
+def replay_path(
+    path: Path, *, worker: WorkerSettings | None = None, pricer: SessionPricer | None = None
+) -> ReplayResult:
     """:func:`replay_lines` over a file."""
-    return replay_lines(_read_lines(path), worker=worker)
+    return replay_lines(_read_lines(path), worker=worker, pricer=pricer)
+
+
+def file_pricer(tariff_path: Path, time_zone: str, pricing: PricingSettings) -> SessionPricer:
+    """A pricer from a tariff file (``replay --tariff``): an OCPI Tariff, a list, or
+    what ``tariffs apply`` takes. Without assignments the first tariff applies to
+    every connector; each version applies from the start of time, since a replay
+    prices history with today's file."""
+    book = TariffBook(default_time_zone=time_zone)
+    records = parse_tariff_file(tariff_path.read_bytes())
+    for key, value in records:
+        book.apply(key, value)
+    tariff_ids = [key.split("|")[1] for key, _ in records if key.startswith("tariff|")]
+    if not any(key.startswith("assign|") for key, _ in records) and tariff_ids:
+        book.apply("assign|default", orjson.dumps({"tariff_id": tariff_ids[0]}))
+    for tariff_id in tariff_ids:
+        book.backdate(tariff_id)
+    return SessionPricer(book, country_code=pricing.country_code, party_id=pricing.party_id)

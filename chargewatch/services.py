@@ -10,7 +10,14 @@ from pydantic_settings import BaseSettings
 
 from chargewatch.settings import Settings
 
-__all__ = ["print_config", "run_replay", "run_simulate", "run_sink", "run_worker"]
+__all__ = [
+    "print_config",
+    "run_replay",
+    "run_simulate",
+    "run_sink",
+    "run_tariffs",
+    "run_worker",
+]
 
 log = logging.getLogger(__name__)
 
@@ -19,11 +26,22 @@ def run_worker(settings: Settings) -> int:
     import faust
     import mode.loop
 
+    from chargewatch.kafka_admin import ensure_topics
     from streams.app import build_app
+    from streams.core.session_pricing import SessionPricer
+    from streams.core.tariff_book import TariffBook
     from streams.metrics import serve_metrics
+    from streams.tariff_feed import TariffFeed
 
     mode.loop.use("uvloop")
-    app, _ = build_app(settings)
+    ensure_topics(settings.kafka)
+    feed = TariffFeed(settings.kafka, TariffBook(settings.pricing.default_time_zone))
+    feed.start()
+    log.info("tariff book ready: %d records", feed.records)
+    pricer = SessionPricer(
+        feed.book, country_code=settings.pricing.country_code, party_id=settings.pricing.party_id
+    )
+    app, _ = build_app(settings, pricer)
     # aiokafka and faust log per message at DEBUG; building those records costs
     # ~5% of a worker's CPU even when no handler prints them.
     level = max(logging.getLevelName(settings.log_level.upper()), logging.INFO)
@@ -74,11 +92,29 @@ def run_simulate(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def run_replay(settings: Settings, path: Path, *, out: Path | None, clickhouse: bool) -> int:
-    from chargewatch.replay import replay_path
+def run_replay(
+    settings: Settings,
+    path: Path,
+    *,
+    out: Path | None,
+    clickhouse: bool,
+    tariff: Path | None = None,
+    tz: str | None = None,
+    cdrs: Path | None = None,
+) -> int:
+    from chargewatch.replay import file_pricer, replay_path
     from streams.core.record import encode_record
+    from streams.core.session_pricing import cdr_json
 
-    result = replay_path(path, worker=settings.worker)
+    pricer = None
+    if tariff is not None:
+        zone = tz or settings.pricing.default_time_zone
+        pricer = file_pricer(tariff, zone, settings.pricing)
+    result = replay_path(path, worker=settings.worker, pricer=pricer)
+    if cdrs is not None:
+        with cdrs.open("wb") as handle:
+            for cdr in result.cdrs:
+                handle.write(cdr_json(cdr) + b"\n")
     for line, reason in result.rejected[:20]:
         log.warning("line %d rejected: %s", line, reason)
     if out is not None:
@@ -97,6 +133,29 @@ def run_replay(settings: Settings, path: Path, *, out: Path | None, clickhouse: 
         + (f", {len(result.rejected)} lines rejected" if result.rejected else "")
     )
     return 1 if result.rejected and not result.events else 0
+
+
+def run_tariffs(settings: Settings, command: str, path: Path | None) -> int:
+    from chargewatch.kafka_admin import ensure_topics
+    from chargewatch.tariffs import apply_file, load_book
+
+    ensure_topics(settings.kafka)
+    if command == "apply":
+        assert path is not None
+        n = apply_file(settings.kafka, path)
+        print(f"published {n} records to {settings.kafka.tariffs_topic}")
+        return 0
+    book = load_book(settings.kafka, settings.pricing.default_time_zone)
+    rows = book.listing()
+    if not rows:
+        print("no tariffs")
+    for row in rows:
+        print(
+            f"{row['id']:<20} {row['last_updated']:<26} {row['currency']} "
+            f"{row['elements']} element(s)  valid {row['valid_from'] or '-'} .. "
+            f"{row['valid_until'] or '-'}  assigned: {', '.join(row['assigned_to']) or '-'}"
+        )
+    return 0
 
 
 def _rows(section: BaseSettings, prefix: str) -> list[tuple[str, str, str]]:

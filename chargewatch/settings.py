@@ -19,6 +19,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 __all__ = [
     "ClickHouseSettings",
     "KafkaSettings",
+    "PricingSettings",
     "PrivacySettings",
     "Settings",
     "SinkSettings",
@@ -43,6 +44,12 @@ class KafkaSettings(BaseSettings):
         "chargewatch.sessions", description="Session records, key = session"
     )
     deadletter_topic: str = Field("chargewatch.deadletter", description="Rejected input + reason")
+    tariffs_topic: str = Field(
+        "chargewatch.tariffs", description="Compacted: tariff versions, assignments, stations"
+    )
+    cdrs_topic: str = Field(
+        "chargewatch.cdrs", description="OCPI CDRs (and credits), key = session"
+    )
 
 
 class WorkerSettings(BaseSettings):
@@ -104,6 +111,18 @@ class SinkSettings(BaseSettings):
     metrics_port: int = Field(9109, ge=0, description="Prometheus /metrics port (0 = off)")
 
 
+class PricingSettings(BaseSettings):
+    """OCPI pricing and CDR identity."""
+
+    model_config = _section("CHARGEWATCH_PRICING_")
+
+    default_time_zone: str = Field(
+        "UTC", description="Time zone of stations without one (tariff restrictions are local)"
+    )
+    country_code: str = Field("NL", min_length=2, max_length=2, description="CPO country (CDRs)")
+    party_id: str = Field("CWT", min_length=3, max_length=3, description="CPO party id (CDRs)")
+
+
 class PrivacySettings(BaseSettings):
     """Pseudonymisation of personal data (id tokens)."""
 
@@ -128,4 +147,5 @@ class Settings(BaseSettings):
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     clickhouse: ClickHouseSettings = Field(default_factory=ClickHouseSettings)
     sink: SinkSettings = Field(default_factory=SinkSettings)
+    pricing: PricingSettings = Field(default_factory=PricingSettings)
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)

@@ -10,13 +10,23 @@ ReplacingMergeTree on ``version``).
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from schemas.vocabulary import AuthMethod, AuthResult, SessionStatus
 
-__all__ = ["SessionRecord"]
+__all__ = ["SessionCost", "SessionRecord"]
+
+
+class SessionCost(BaseModel):
+    """An OCPI Price: amounts as decimal strings, so no float ever touches money."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    excl_vat: Decimal
+    incl_vat: Decimal | None = None
 
 
 class SessionRecord(BaseModel):
@@ -53,4 +63,9 @@ class SessionRecord(BaseModel):
     missing_seq: list[int] = Field(default_factory=list, description="Missing seqNos (first 50)")
     correction: bool = Field(
         False, description="True when this version changes a session already reported closed"
+    )
+    tariff_id: str | None = Field(None, description="OCPI tariff snapshotted at the start")
+    currency: str | None = Field(None, description="ISO 4217 currency of total_cost")
+    total_cost: SessionCost | None = Field(
+        None, description="Provisional while open, final once closed (OCPI rounding policy)"
     )

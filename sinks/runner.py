@@ -20,6 +20,7 @@ from confluent_kafka import Consumer, KafkaException, Producer
 
 from chargewatch.errors import BrokerError, InputError
 from chargewatch.settings import Settings
+from sinks.cdrs import cdr_row, decode_cdr, insert_cdrs
 from sinks.clickhouse import connect, migrate
 from sinks.sessions import decode_record, insert_sessions
 from streams import metrics
@@ -51,6 +52,7 @@ class SessionSink:
         )
         self._deadletters = Producer({**common, "linger.ms": 50})
         self._buffer: list[SessionOut] = []
+        self._cdr_rows: list[list[Any]] = []
         self._stopping = False
         self._uncommitted = False
         self.rows_written = 0
@@ -68,14 +70,17 @@ class SessionSink:
         cfg = self._settings.sink
         signal.signal(signal.SIGTERM, self.stop)
         signal.signal(signal.SIGINT, self.stop)
-        self._consumer.subscribe([self._settings.kafka.sessions_topic])
+        self._consumer.subscribe(
+            [self._settings.kafka.sessions_topic, self._settings.kafka.cdrs_topic]
+        )
         deadline = time.monotonic() + cfg.batch_seconds
         try:
             while not self._stopping and not (until and until()):
                 messages = self._consumer.consume(num_messages=cfg.batch_rows, timeout=0.1)
                 for message in messages:
                     self._take(message)
-                if len(self._buffer) >= cfg.batch_rows or time.monotonic() >= deadline:
+                waiting = len(self._buffer) + len(self._cdr_rows)
+                if waiting >= cfg.batch_rows or time.monotonic() >= deadline:
                     self._flush()
                     deadline = time.monotonic() + cfg.batch_seconds
             self._flush()
@@ -91,7 +96,10 @@ class SessionSink:
             return
         self._uncommitted = True
         try:
-            self._buffer.append(decode_record(message.value()))
+            if message.topic() == self._settings.kafka.cdrs_topic:
+                self._cdr_rows.append(cdr_row(decode_cdr(message.value()), message.value()))
+            else:
+                self._buffer.append(decode_record(message.value()))
         except InputError as exc:
             self._deadletters.produce(
                 self._settings.kafka.deadletter_topic,
@@ -115,6 +123,10 @@ class SessionSink:
             metrics.SINK_ROWS.labels("sessions").inc(n)
             self.rows_written += n
             self._buffer.clear()
+        if self._cdr_rows:
+            n = insert_cdrs(self._client, self._database, self._cdr_rows)
+            metrics.SINK_ROWS.labels("cdrs").inc(n)
+            self._cdr_rows.clear()
         if self._uncommitted:
             try:
                 self._consumer.commit(asynchronous=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import Any
 
 import msgspec
@@ -18,6 +19,7 @@ COLUMNS: tuple[str, ...] = (
     "status", "started_at", "ended_at", "duration_s", "charging_s", "idle_s", "energy_wh",
     "max_power_w", "soc_start", "soc_end", "stop_reason", "auth_method", "auth_result",
     "token_hash", "last_event_at", "flags", "seq_complete", "missing_seq", "correction",
+    "tariff_id", "currency", "cost_excl_vat", "cost_incl_vat",
 )  # fmt: skip
 
 _decoder = msgspec.json.Decoder(SessionOut)
@@ -32,7 +34,12 @@ def decode_record(raw: bytes) -> SessionOut:
 
 
 def _row(record: SessionOut) -> list[Any]:
-    return [getattr(record, column) for column in COLUMNS]
+    cost = record.total_cost or {}
+    excl, incl = cost.get("excl_vat"), cost.get("incl_vat")
+    return [getattr(record, column) for column in COLUMNS[:-2]] + [
+        None if excl is None else Decimal(excl),
+        None if incl is None else Decimal(incl),
+    ]
 
 
 def insert_sessions(client: Any, database: str, records: Sequence[SessionOut]) -> int:

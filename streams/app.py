@@ -22,6 +22,7 @@ from typing import Any, cast
 import faust
 
 from chargewatch.settings import Settings
+from streams.core.session_pricing import SessionPricer
 from streams.faust_patches import apply_faust_patches
 from streams.worker import SessionWorker, StateFlushSensor
 
@@ -34,8 +35,10 @@ def _broker_url(bootstrap: str) -> str:
     return ";".join(f"kafka://{host.strip()}" for host in bootstrap.split(",") if host.strip())
 
 
-def build_app(settings: Settings) -> tuple[faust.App, SessionWorker]:
-    """Create the Faust app and the worker shell it drives."""
+def build_app(
+    settings: Settings, pricer: SessionPricer | None = None
+) -> tuple[faust.App, SessionWorker]:
+    """Create the Faust app and the worker shell it drives (``pricer``: cost in stream)."""
     apply_faust_patches()
     kafka, worker_cfg = settings.kafka, settings.worker
     app = faust.App(
@@ -61,6 +64,7 @@ def build_app(settings: Settings) -> tuple[faust.App, SessionWorker]:
     events = app.topic(kafka.events_topic, key_type=bytes, value_type=bytes)
     sessions = app.topic(kafka.sessions_topic, key_type=bytes, value_type=bytes)
     deadletters = app.topic(kafka.deadletter_topic, key_type=bytes, value_type=bytes)
+    cdrs = app.topic(kafka.cdrs_topic, key_type=bytes, value_type=bytes)
     table = app.Table(
         "sessions",
         partitions=kafka.partitions,
@@ -69,7 +73,12 @@ def build_app(settings: Settings) -> tuple[faust.App, SessionWorker]:
         help="Session state snapshots (streams.core.state), written once per flush",
     )
     shell = SessionWorker(
-        table=table, sessions_topic=sessions, deadletter_topic=deadletters, cfg=worker_cfg
+        table=table,
+        sessions_topic=sessions,
+        deadletter_topic=deadletters,
+        cdrs_topic=cdrs,
+        cfg=worker_cfg,
+        pricer=pricer,
     )
     app.sensors.add(StateFlushSensor(shell))
     pending_adoption: set[int] = set()

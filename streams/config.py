@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from chargewatch.settings import WorkerSettings
+from streams.core.session_pricing import SessionPricer
 from streams.core.stitcher import ConnectorStop, Loader, Stitcher, Timeouts
 
 __all__ = ["stitcher_for"]
@@ -14,6 +15,7 @@ def stitcher_for(
     cfg: WorkerSettings,
     load: Loader | None = None,
     load_connector: Callable[[str], ConnectorStop | None] | None = None,
+    pricer: SessionPricer | None = None,
 ) -> Stitcher:
     """A stitcher configured like every other one in this deployment."""
     timeouts = Timeouts(
@@ -25,4 +27,5 @@ def stitcher_for(
         timeouts=timeouts,
         load=load,
         load_connector=load_connector,
+        pricer=pricer,
     )

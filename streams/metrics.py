@@ -9,6 +9,7 @@ from __future__ import annotations
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 __all__ = [
+    "CDRS_ISSUED",
     "DEADLETTERS",
     "EVENTS",
     "REDELIVERED",
@@ -32,6 +33,7 @@ SESSIONS_OPEN = Gauge("chargewatch_sessions_open", "Open sessions held in worker
 REDELIVERED = Counter(
     "chargewatch_redelivered_total", "Events seen twice by one worker process and skipped"
 )
+CDRS_ISSUED = Counter("chargewatch_cdrs_total", "OCPI CDRs issued", ["kind"])  # cdr | credit
 STATE_WRITES = Counter(
     "chargewatch_state_writes_total", "Session states written to the changelog table"
 )

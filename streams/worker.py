@@ -34,6 +34,7 @@ from chargewatch.settings import WorkerSettings
 from streams import metrics
 from streams.config import stitcher_for
 from streams.core import SessionOut, SessionState, decode_event, encode_record, restore_state
+from streams.core.session_pricing import SessionPricer, cdr_json
 from streams.core.state import event_ms, snapshot_state
 from streams.core.stitcher import ConnectorStop
 from streams.deadletter import dead_letter
@@ -48,12 +49,22 @@ class SessionWorker:
     """Owns the hot session state of one worker process."""
 
     def __init__(
-        self, *, table: Any, sessions_topic: Any, deadletter_topic: Any, cfg: WorkerSettings
+        self,
+        *,
+        table: Any,
+        sessions_topic: Any,
+        deadletter_topic: Any,
+        cdrs_topic: Any,
+        cfg: WorkerSettings,
+        pricer: SessionPricer | None = None,
     ) -> None:
         self._table = table
         self._sessions_topic = sessions_topic
         self._deadletter_topic = deadletter_topic
-        self.stitcher = stitcher_for(cfg, load=self._load, load_connector=self._load_connector)
+        self._cdrs_topic = cdrs_topic
+        self.stitcher = stitcher_for(
+            cfg, load=self._load, load_connector=self._load_connector, pricer=pricer
+        )
         # partition -> session ids whose state changed since the last flush
         self._dirty: dict[int, set[str]] = defaultdict(set)
         self._partition_of: dict[str, int] = {}  # open sessions held in memory
@@ -89,6 +100,12 @@ class SessionWorker:
     def _send(self, record: SessionOut) -> None:
         self._sessions_topic.send_soon(key=record.session_id.encode(), value=encode_record(record))
         metrics.SESSIONS_EMITTED.labels(record.status).inc()
+        cdrs = self.stitcher.cdrs_out
+        if cdrs:
+            for cdr in cdrs:
+                self._cdrs_topic.send_soon(key=record.session_id.encode(), value=cdr_json(cdr))
+                metrics.CDRS_ISSUED.labels("credit" if cdr.credit else "cdr").inc()
+            cdrs.clear()
 
     def _reject(self, exc: InputError, message: Any) -> None:
         self._deadletter_topic.send_soon(

@@ -14,6 +14,12 @@ The energy rule (also in the README):
   one stays the reference (flag ``meter_regression``). A stop reading below the
   start reading, or a glitching sample, never makes energy negative or larger.
 
+Profile: as readings are folded, the cumulative energy is also noted at every
+quarter hour (interpolated between the two readings around it) - the knots the
+pricer cuts charging periods from. Every real time zone is a whole number of
+quarter hours from UTC, so tariff boundaries at local quarter hours get the
+energy up to them exactly at sample resolution, for one integer per 15 minutes.
+
 Order: readings newer than ``latest event time - allowed lateness`` wait in a
 small sorted buffer; older ones are *sealed* - folded in order into a running
 total and forgotten. So any arrival order within the allowed lateness, with
@@ -28,7 +34,18 @@ from bisect import insort
 
 import msgspec
 
-__all__ = ["RESET_FRACTION", "MeterFold", "add_reading", "fold_total", "seal_until"]
+__all__ = [
+    "KNOT_MS",
+    "RESET_FRACTION",
+    "MeterFold",
+    "add_reading",
+    "fold_total",
+    "knots",
+    "seal_until",
+]
+
+KNOT_MS = 15 * 60 * 1000
+"""Cumulative energy is noted at every multiple of this (epoch ms)."""
 
 RESET_FRACTION = 10
 """A drop to <= previous / RESET_FRACTION is a reset, not a regression."""
@@ -45,13 +62,36 @@ class MeterFold(msgspec.Struct, array_like=True):
     last_rise_ms: int | None = None  # event time of the latest rise
     sealed_ms: int | None = None  # readings at or before this time are sealed
     flags: int = 0  # RESET | REGRESSION | LATE
+    last_ms: int | None = None  # time of the last folded reading
+    first_ms: int | None = None  # time of the first folded reading
+    knot_base: int = 0  # index (ms // KNOT_MS) of knot_wh[0]
+    knot_wh: list[int] = msgspec.field(default_factory=list)  # energy so far at each knot
     recent: list[tuple[int, int]] = msgspec.field(default_factory=list)  # sorted (ms, Wh)
+
+
+def _note_knots(fold: MeterFold, ms: int, energy_before: int) -> None:
+    """Interpolate the energy at every knot in (last_ms, ms]."""
+    prev_ms = fold.last_ms
+    if prev_ms is None:
+        return
+    first = prev_ms // KNOT_MS + 1
+    last = ms // KNOT_MS
+    if last < first:
+        return
+    if not fold.knot_wh:
+        fold.knot_base = first
+    span = ms - prev_ms
+    rise = fold.energy - energy_before
+    for k in range(first, last + 1):
+        fold.knot_wh.append(energy_before + rise * (k * KNOT_MS - prev_ms) // span)
 
 
 def _step(fold: MeterFold, ms: int, wh: int) -> None:
     """Fold one reading, in order, into the sealed part."""
+    energy_before = fold.energy
     if fold.last is None:
         fold.first = fold.last = wh
+        fold.first_ms = ms
     elif wh >= fold.last:
         if wh > fold.last:
             fold.energy += wh - fold.last
@@ -62,6 +102,16 @@ def _step(fold: MeterFold, ms: int, wh: int) -> None:
         fold.last = wh
     else:
         fold.flags |= REGRESSION
+    _note_knots(fold, ms, energy_before)
+    fold.last_ms = ms
+
+
+def knots(fold: MeterFold) -> list[tuple[int, int]]:
+    """(epoch ms, energy so far) at every knot, then at the last reading."""
+    out = [((fold.knot_base + i) * KNOT_MS, wh) for i, wh in enumerate(fold.knot_wh)]
+    if fold.last_ms is not None and (not out or out[-1][0] < fold.last_ms):
+        out.append((fold.last_ms, fold.energy))
+    return out
 
 
 def add_reading(fold: MeterFold, ms: int, wh: int) -> None:
@@ -102,6 +152,6 @@ def seal_until(fold: MeterFold, watermark_ms: int, lo_ms: int | None, hi_ms: int
 
 def fold_total(fold: MeterFold, lo_ms: int | None, hi_ms: int | None) -> tuple[MeterFold, int]:
     """A copy with every buffered reading folded in; and how many were outside the window."""
-    total = msgspec.structs.replace(fold, recent=list(fold.recent))
+    total = msgspec.structs.replace(fold, recent=list(fold.recent), knot_wh=list(fold.knot_wh))
     outside = seal_until(total, total.recent[-1][0], lo_ms, hi_ms) if total.recent else 0
     return total, outside

@@ -57,6 +57,9 @@ class SessionOut(msgspec.Struct, frozen=True, omit_defaults=False):
     seq_complete: bool | None = None
     missing_seq: list[int] = msgspec.field(default_factory=list)
     correction: bool = False
+    tariff_id: str | None = None
+    currency: str | None = None
+    total_cost: dict[str, str | None] | None = None  # {"excl_vat", "incl_vat"}, decimal strings
     schema_version: int = 1
 
 

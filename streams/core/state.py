@@ -71,6 +71,13 @@ class SessionState(msgspec.Struct, array_like=True):
     last_emit_ms: int | None = None  # event time at the last emission
     emitted_digest: int = 0  # digest of the last emitted record (corrections)
     final_emitted: bool = False  # a completed / auto_closed version went out
+    # pricing: the tariff snapshotted at the start, and the CDRs issued so far
+    tariff_id: str | None = None
+    tariff_version_ms: int | None = None
+    time_zone: str | None = None
+    cdr_count: int = 0
+    cdr_digest: int = 0
+    last_cdr: bytes | None = None  # the last CDR sent (JSON), to credit it
 
     @property
     def closed(self) -> bool:

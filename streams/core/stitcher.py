@@ -26,8 +26,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
+from schemas.cdr import Cdr
 from streams.core.events import Event, SessionStarted, SessionStopped
 from streams.core.record import SessionOut, build_record, record_digest
+from streams.core.session_pricing import SessionPricer
 from streams.core.state import SessionState, apply_event, event_ms
 
 __all__ = ["ConnectorStop", "Stitcher", "Timeouts", "connector_key"]
@@ -77,6 +79,7 @@ class Stitcher:
         timeouts: Timeouts | None = None,
         load: Loader | None = None,
         load_connector: Callable[[str], ConnectorStop | None] | None = None,
+        pricer: SessionPricer | None = None,
     ) -> None:
         self._interval_ms = update_interval_s * 1000
         self._lateness_ms = allowed_lateness_s * 1000
@@ -87,6 +90,8 @@ class Stitcher:
         # connector key -> (stop time, stop reading, session id) of its latest session
         self.connectors: dict[str, ConnectorStop] = {}
         self.dirty_connectors: set[str] = set()
+        self._pricer = pricer
+        self.cdrs_out: list[Cdr] = []  # CDRs to send, drained by the caller
 
     def __len__(self) -> int:
         return len(self._sessions)
@@ -123,6 +128,8 @@ class Stitcher:
         apply_event(state, event, ms, self._lateness_ms)
         if isinstance(event, SessionStarted | SessionStopped):
             self._check_connector(state)
+            if self._pricer is not None:
+                self._pricer.snapshot(state)
 
         if state.final_emitted:
             # Late or duplicate event after a final record: emit only a real change.
@@ -186,7 +193,10 @@ class Stitcher:
         if state.version == 0:
             return self._emit(state)
         record = self._emit_if_changed(state)
-        return record if record is not None else build_record(state, state.version)
+        if record is not None:
+            return record
+        record = build_record(state, state.version)
+        return self._pricer.with_cost(state, record) if self._pricer is not None else record
 
     def _emit_if_changed(self, state: SessionState) -> SessionOut | None:
         candidate = build_record(state, state.version + 1, correction=state.final_emitted)
@@ -197,12 +207,14 @@ class Stitcher:
     def _emit(self, state: SessionState) -> SessionOut:
         return self._commit(state, build_record(state, state.version + 1))
 
-    @staticmethod
-    def _commit(state: SessionState, record: SessionOut) -> SessionOut:
+    def _commit(self, state: SessionState, record: SessionOut) -> SessionOut:
         state.version = record.version
         assert state.last_ms is not None
         state.last_emit_ms = state.last_ms
-        state.emitted_digest = record_digest(record)
+        state.emitted_digest = record_digest(record)  # of the session, before its cost
         if state.closed:
             state.final_emitted = True
+        if self._pricer is not None:
+            record, cdrs = self._pricer.settle_cdrs(state, record)
+            self.cdrs_out.extend(cdrs)
         return record

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -39,6 +41,8 @@ class Pipeline:
             "CHARGEWATCH_KAFKA_EVENTS_TOPIC": f"{self.name}.events",
             "CHARGEWATCH_KAFKA_SESSIONS_TOPIC": f"{self.name}.sessions",
             "CHARGEWATCH_KAFKA_DEADLETTER_TOPIC": f"{self.name}.deadletter",
+            "CHARGEWATCH_KAFKA_TARIFFS_TOPIC": f"{self.name}.tariffs",
+            "CHARGEWATCH_KAFKA_CDRS_TOPIC": f"{self.name}.cdrs",
             "CHARGEWATCH_WORKER_APP_ID": f"{self.name}-worker",
             "CHARGEWATCH_WORKER_DATA_DIR": str(self.root / "faust"),
             "CHARGEWATCH_WORKER_METRICS_PORT": "0",
@@ -58,6 +62,18 @@ class Pipeline:
 
     def create_topics(self) -> None:
         ensure_topics(self.settings().kafka)
+
+    def run(self, *args: str) -> str:
+        """Run a chargewatch command to completion with this pipeline's settings."""
+        done = subprocess.run(
+            [sys.executable, "-m", "chargewatch", *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
 
     def start(self, name: str, *args: str) -> Service:
         service = Service(name, list(args or [name]), self.root / "log", self.env)
