@@ -1,0 +1,235 @@
+"""What handlers get (one decoded message) and where they put canonical events.
+
+Flags: the canonical events have no field for them yet, so they travel beside
+the events, keyed by event id (see ``Normalised``). Vocabulary:
+
+``attribution_inferred``  no usable transaction id; the session was found by
+                          station, connector, time and meter continuity, and
+                          exactly one session fitted
+``attribution_uncertain`` as above, but several sessions fitted (or none kept
+                          meter continuity): the most recent start was chosen
+``start_unconfirmed``     1.6 StartTransaction without a response: the session
+                          id comes from the natural key, the transaction id is
+                          not known (yet)
+``start_retried``         a repeated StartTransaction merged into the open session
+``connector_unknown``     the connector / EVSE is not known (connector_id = 0)
+``offline``               2.0.1 event queued while the station was offline
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+
+from schemas.vocabulary import CHARGING_STATES, AuthMethod, AuthResult, ChargingState
+from streams.core.events import (
+    AuthorizationResult,
+    Event,
+    MeterSample,
+    SessionStarted,
+    SessionStopped,
+    StateChanged,
+)
+from streams.core.ocpp.context import StationContext, TxRecord
+from streams.core.ocpp.meter import Reading
+from streams.core.ocpp.privacy import TokenPseudonymiser
+
+__all__ = ["Handler", "Message", "Normalised", "Out", "epoch_ms", "from_ms", "utc"]
+
+
+class Normalised(msgspec.Struct, frozen=True):
+    """The events made from one message, and the flags of those that have any."""
+
+    events: list[Event]
+    flags: dict[str, tuple[str, ...]]
+
+
+def utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is UTC else moment.astimezone(UTC)
+
+
+def epoch_ms(moment: datetime) -> int:
+    """Same rounding as the stitcher (``streams.core.state.event_ms``)."""
+    return round(moment.timestamp() * 1000)
+
+
+def from_ms(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
+class Message:
+    """One validated OCPP message."""
+
+    __slots__ = ("received", "received_ms", "request", "response", "station_id", "tenant")
+
+    def __init__(
+        self, request: Any, response: Any, station_id: str, tenant: str, received: datetime
+    ) -> None:
+        self.request = request
+        self.response = response  # None when the envelope has no response
+        self.station_id = station_id
+        self.tenant = tenant
+        self.received = utc(received)
+        self.received_ms = epoch_ms(self.received)
+
+
+class Out:
+    """Collects the canonical events of one message, with deterministic ids."""
+
+    __slots__ = ("_key", "_station", "_tenant", "events", "flags")
+
+    def __init__(self, tenant: str, station_id: str, key: str) -> None:
+        self.events: list[Event] = []
+        self.flags: dict[str, tuple[str, ...]] = {}
+        self._key = key
+        self._tenant = tenant
+        self._station = station_id
+
+    def _add(self, event: Event, flags: tuple[str, ...]) -> None:
+        self.events.append(event)
+        if flags:
+            self.flags[event.event_id] = flags
+
+    def _next_id(self) -> str:
+        return f"{self._key}-{len(self.events)}"
+
+    def started(
+        self,
+        rec: TxRecord,
+        ts: datetime,
+        *,
+        meter_start_wh: int | None,
+        seq: int | None = None,
+        flags: tuple[str, ...] = (),
+    ) -> None:
+        event = SessionStarted(
+            event_id=self._next_id(),
+            tenant=self._tenant,
+            station_id=self._station,
+            connector_id=rec.connector_id,
+            session_id=rec.session_id,
+            transaction_id=rec.transaction_id,
+            ts=ts,
+            seq=seq,
+            meter_start_wh=meter_start_wh,
+            auth_method=rec.auth_method,
+            token_hash=rec.token_hash,
+        )
+        self._add(event, flags)
+
+    def sample(
+        self,
+        rec: TxRecord,
+        ts: datetime,
+        reading: Reading,
+        *,
+        seq: int | None = None,
+        flags: tuple[str, ...] = (),
+    ) -> None:
+        event = MeterSample(
+            event_id=self._next_id(),
+            tenant=self._tenant,
+            station_id=self._station,
+            connector_id=rec.connector_id,
+            session_id=rec.session_id,
+            transaction_id=rec.transaction_id,
+            ts=ts,
+            seq=seq,
+            energy_wh=reading.energy_wh,
+            power_w=reading.power_w,
+            soc=reading.soc,
+        )
+        self._add(event, flags)
+
+    def state(
+        self,
+        rec: TxRecord,
+        ts: datetime,
+        state: ChargingState,
+        *,
+        seq: int | None = None,
+        flags: tuple[str, ...] = (),
+    ) -> None:
+        event = StateChanged(
+            event_id=self._next_id(),
+            tenant=self._tenant,
+            station_id=self._station,
+            connector_id=rec.connector_id,
+            session_id=rec.session_id,
+            transaction_id=rec.transaction_id,
+            ts=ts,
+            seq=seq,
+            state=state,
+        )
+        self._add(event, flags)
+
+    def status(self, rec: TxRecord, ts: datetime, ms: int, state: ChargingState) -> None:
+        """A connector status owned by ``rec``. Before the session's start only a
+        charging status matters (idle is what a session starts in anyway), and it
+        is stamped at the start: the session's clock begins there (an earlier
+        event would be flagged ``event_before_start`` by the stitcher)."""
+        start = rec.start_ms
+        if start is None or ms >= start:
+            self.state(rec, ts, state)
+        elif state in CHARGING_STATES:
+            self.state(rec, from_ms(start), state)
+
+    def stopped(
+        self,
+        rec: TxRecord,
+        ts: datetime,
+        *,
+        meter_stop_wh: int | None,
+        reason: str,
+        seq: int | None = None,
+        flags: tuple[str, ...] = (),
+    ) -> None:
+        event = SessionStopped(
+            event_id=self._next_id(),
+            tenant=self._tenant,
+            station_id=self._station,
+            connector_id=rec.connector_id,
+            session_id=rec.session_id,
+            transaction_id=rec.transaction_id,
+            ts=ts,
+            seq=seq,
+            meter_stop_wh=meter_stop_wh,
+            reason=reason,
+        )
+        self._add(event, flags)
+
+    def authorization(
+        self,
+        rec: TxRecord,
+        ts: datetime,
+        *,
+        method: AuthMethod,
+        result: AuthResult,
+        seq: int | None = None,
+        flags: tuple[str, ...] = (),
+    ) -> None:
+        event = AuthorizationResult(
+            event_id=self._next_id(),
+            tenant=self._tenant,
+            station_id=self._station,
+            connector_id=rec.connector_id,
+            session_id=rec.session_id,
+            transaction_id=rec.transaction_id,
+            ts=ts,
+            seq=seq,
+            method=method,
+            result=result,
+            token_hash=rec.token_hash,
+        )
+        self._add(event, flags)
+
+    def result(self) -> Normalised:
+        return Normalised(self.events, self.flags)
+
+
+Handler = Callable[[Message, StationContext, Out, TokenPseudonymiser], None]
+"""Turns one validated message into events, updating the station context. A
+handler raises (an ``OcppInputError``) only *before* it changes the context."""
