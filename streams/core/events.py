@@ -25,6 +25,7 @@ __all__ = [
     "SessionStopped",
     "StateChanged",
     "decode_event",
+    "encode_event",
     "decode_events",
 ]
 
@@ -86,6 +87,8 @@ def decode_event(raw: bytes | str) -> Event:
         event: Event = _decoder.decode(raw)
     except msgspec.DecodeError as exc:  # also covers ValidationError
         raise DecodeError(str(exc)) from exc
+    except UnicodeDecodeError as exc:  # msgspec lets invalid UTF-8 in strings through
+        raise DecodeError(f"invalid UTF-8: {exc.reason}") from exc
     return event
 
 

@@ -186,6 +186,9 @@ def test_event_round_trip_through_json() -> None:
         # negative register
         b'{"type":"meter_sample","event_id":"1","station_id":"a","connector_id":1,'
         b'"session_id":"s","ts":"2026-05-04T08:00:00Z","energy_wh":-5}',
+        # invalid UTF-8 inside a string
+        b'{"type":"meter_sample","event_id":"\xff\xfe","station_id":"a","connector_id":1,'
+        b'"session_id":"s","ts":"2026-05-04T08:00:00Z"}',
     ],
 )
 def test_invalid_events_raise_decode_error(raw: bytes) -> None:
