@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from chargewatch.errors import ChargewatchError
@@ -44,9 +44,25 @@ def _parser() -> argparse.ArgumentParser:
                        help="simulated seconds per wall second, or 'max' (default)")  # fmt: skip
     sim.add_argument("--truth", type=Path, help="write ground truth (JSON lines) here")
     sim.add_argument("--out", type=Path, help="write events to this JSON-lines file, not Kafka")
+    sim.add_argument(
+        "--protocol",
+        choices=["canonical", "ocpp1.6", "ocpp2.0.1"],
+        default="canonical",
+        help="canonical events to Kafka, or OCPP chargers driving the gateway",
+    )
+    sim.add_argument("--gateway", help="gateway URL (default: from the gateway settings)")
 
-    replay = sub.add_parser("replay", help="stitch a JSON-lines event file without Kafka")
-    replay.add_argument("input", type=Path)
+    sub.add_parser("gateway", help="the OCPP-J WebSocket gateway: chargers in, envelopes to Kafka")
+
+    replay = sub.add_parser(
+        "replay", help="stitch a file of canonical events or OCPP envelopes without Kafka"
+    )
+    replay.add_argument("input", type=Path, nargs="?", help="JSON lines (omit with --raw-table)")
+    replay.add_argument("--format", choices=["auto", "events", "ocpp"], default="auto",
+                        help="input kind (default: recognised from the first record)")  # fmt: skip
+    replay.add_argument(
+        "--raw-table", action="store_true", help="read the OCPP raw archive in ClickHouse"
+    )
     target = replay.add_mutually_exclusive_group(required=True)
     target.add_argument("--out", type=Path, help="write one session record per line here")
     target.add_argument("--clickhouse", action="store_true", help="write to ClickHouse")
@@ -95,73 +111,123 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-def _dispatch(args: argparse.Namespace, settings: Settings) -> int:  # noqa: PLR0911
-    command = args.command
-    if command == "worker":
-        from chargewatch.services import run_worker
+def _worker(args: argparse.Namespace, settings: Settings) -> int:
+    from chargewatch.services import run_worker
 
-        return run_worker(settings)
-    if command == "sink":
-        from chargewatch.services import run_sink
+    return run_worker(settings)
 
-        return run_sink(settings)
-    if command == "run":
-        from chargewatch.pipeline import run_pipeline, sim_config
 
-        config = sim_config(args.stations, args.days, args.seed, args.sample_interval)
-        return run_pipeline(settings, config, speed=args.speed)
-    if command == "simulate":
-        from chargewatch.services import run_simulate
+def _sink(args: argparse.Namespace, settings: Settings) -> int:
+    from chargewatch.services import run_sink
 
-        return run_simulate(settings, args)
-    if command == "replay":
-        from chargewatch.services import run_replay
+    return run_sink(settings)
 
-        return run_replay(
-            settings,
-            args.input,
-            out=args.out,
-            clickhouse=args.clickhouse,
-            tariff=args.tariff,
-            tz=args.tz,
-            cdrs=args.cdrs,
-        )
-    if command == "schemas":
-        from schemas.export import export_json_schemas
 
-        for path in export_json_schemas(args.directory):
-            print(path)
-        return 0
-    if command == "topics":
-        from chargewatch.kafka_admin import ensure_topics
+def _gateway(args: argparse.Namespace, settings: Settings) -> int:
+    from chargewatch.services import run_gateway_command
 
-        created = ensure_topics(settings.kafka)
-        print("created: " + (", ".join(created) or "nothing (all topics exist)"))
-        return 0
-    if command == "tariffs":
-        from chargewatch.services import run_tariffs
+    return run_gateway_command(settings)
 
-        return run_tariffs(settings, args.tariffs_command, getattr(args, "file", None))
-    if command == "price":
-        from chargewatch.pricing_cli import run_price
 
-        return run_price(
-            args.tariff, args.cdr, args.tz, default_tz=settings.pricing.default_time_zone
-        )
-    if command == "summary":
-        from chargewatch.summary import format_summary, read_summary
-        from sinks.clickhouse import connect, migrate
+def _run(args: argparse.Namespace, settings: Settings) -> int:
+    from chargewatch.pipeline import run_pipeline, sim_config
 
-        client = connect(settings.clickhouse)
+    config = sim_config(args.stations, args.days, args.seed, args.sample_interval)
+    return run_pipeline(settings, config, speed=args.speed)
+
+
+def _simulate(args: argparse.Namespace, settings: Settings) -> int:
+    from chargewatch.services import run_simulate
+
+    return run_simulate(settings, args)
+
+
+def _replay(args: argparse.Namespace, settings: Settings) -> int:
+    from chargewatch.services import run_replay
+
+    if args.input is None and not args.raw_table:
+        print("chargewatch: error: replay needs INPUT or --raw-table", file=sys.stderr)
+        return 2
+    return run_replay(
+        settings,
+        args.input,
+        fmt=args.format,
+        raw_table=args.raw_table,
+        out=args.out,
+        clickhouse=args.clickhouse,
+        tariff=args.tariff,
+        tz=args.tz,
+        cdrs=args.cdrs,
+    )
+
+
+def _schemas(args: argparse.Namespace, settings: Settings) -> int:
+    from schemas.export import export_json_schemas
+
+    for path in export_json_schemas(args.directory):
+        print(path)
+    return 0
+
+
+def _topics(args: argparse.Namespace, settings: Settings) -> int:
+    from chargewatch.kafka_admin import ensure_topics
+
+    created = ensure_topics(settings.kafka)
+    print("created: " + (", ".join(created) or "nothing (all topics exist)"))
+    return 0
+
+
+def _tariffs(args: argparse.Namespace, settings: Settings) -> int:
+    from chargewatch.services import run_tariffs
+
+    return run_tariffs(settings, args.tariffs_command, getattr(args, "file", None))
+
+
+def _price(args: argparse.Namespace, settings: Settings) -> int:
+    from chargewatch.pricing_cli import run_price
+
+    return run_price(args.tariff, args.cdr, args.tz, default_tz=settings.pricing.default_time_zone)
+
+
+def _summary(args: argparse.Namespace, settings: Settings) -> int:
+    from chargewatch.summary import format_summary, read_summary
+    from sinks.clickhouse import connect, migrate
+
+    client = connect(settings.clickhouse)
+    try:
         migrate(client, settings.clickhouse.database)
         print(format_summary(read_summary(client, settings.clickhouse.database)))
-        return 0
-    if command == "config":
-        from chargewatch.services import print_config
+    finally:
+        client.close()
+    return 0
 
-        print_config(settings)
-        return 0
-    raise AssertionError(command)  # argparse rejects unknown commands
+
+def _config(args: argparse.Namespace, settings: Settings) -> int:
+    from chargewatch.services import print_config
+
+    print_config(settings)
+    return 0
+
+
+_COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
+    "worker": _worker,
+    "sink": _sink,
+    "gateway": _gateway,
+    "run": _run,
+    "simulate": _simulate,
+    "replay": _replay,
+    "schemas": _schemas,
+    "topics": _topics,
+    "tariffs": _tariffs,
+    "price": _price,
+    "summary": _summary,
+    "config": _config,
+}
+
+
+def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
+    # Subcommands import what they need: `chargewatch config` starts in a blink.
+    return _COMMANDS[args.command](args, settings)
 
 
 if __name__ == "__main__":

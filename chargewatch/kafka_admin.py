@@ -23,6 +23,7 @@ def topic_specs(cfg: KafkaSettings) -> dict[str, dict[str, str]]:
         cfg.sessions_topic: {"retention.ms": str(7 * 24 * 3600 * 1000), "compression.type": "lz4"},
         cfg.deadletter_topic: {"retention.ms": str(30 * 24 * 3600 * 1000)},
         cfg.cdrs_topic: {"retention.ms": str(30 * 24 * 3600 * 1000), "compression.type": "lz4"},
+        cfg.ocpp_topic: {"retention.ms": str(7 * 24 * 3600 * 1000), "compression.type": "lz4"},
         # Compacted: the latest value per key is kept forever (tariff versions,
         # assignments and station metadata are keyed so that none shadows another).
         cfg.tariffs_topic: {"cleanup.policy": "compact"},

@@ -78,8 +78,15 @@ def wait_caught_up(
             if not service.alive():
                 raise ChargewatchError(f"{service.name} exited early; see {service.log_path}")
         k = settings.kafka
-        events_lag = consumer_lag(k.bootstrap, settings.worker.app_id, k.events_topic)
-        sessions_lag = consumer_lag(k.bootstrap, settings.sink.group_id, k.sessions_topic)
+        ocpp_on = settings.worker.ocpp and settings.privacy.token_hmac_key is not None
+        worker_inputs = [k.events_topic] + ([k.ocpp_topic] if ocpp_on else [])
+        events_lag = sum(
+            consumer_lag(k.bootstrap, settings.worker.app_id, topic) for topic in worker_inputs
+        )
+        sessions_lag = sum(
+            consumer_lag(k.bootstrap, settings.sink.group_id, topic)
+            for topic in (k.sessions_topic, k.cdrs_topic, k.ocpp_topic)
+        )
         if progress:
             _say(f"waiting: worker lag {events_lag} events, sink lag {sessions_lag} records")
         quiet = quiet + 1 if events_lag == 0 and sessions_lag == 0 else 0

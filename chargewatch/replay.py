@@ -1,7 +1,10 @@
 """Offline replay: the same stitching core over a JSON-lines file, without Kafka.
 
-Used for backfills (``--clickhouse``), for debugging a producer, and by the
-tests as the reference path. Bad lines are reported and counted, never fatal.
+Used for backfills (``--clickhouse``), for debugging a producer, for
+rebuilding sessions from the raw OCPP archive, and by the tests as the
+reference path. The input is canonical events or OCPP envelopes (as on
+``ocpp.messages``), recognised from the first record. Bad lines are reported
+and counted, never fatal.
 Silence is judged on event time: every ``tick_interval_s`` of event time the
 sessions silent at the newest event time so far are stalled or auto-closed,
 as the worker does live.
@@ -13,20 +16,23 @@ import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import orjson
 
-from chargewatch.errors import InputError
+from chargewatch.errors import ConfigurationError, InputError
 from chargewatch.settings import PricingSettings, WorkerSettings
 from chargewatch.tariffs import parse_tariff_file
 from schemas.cdr import Cdr
 from streams.config import stitcher_for
 from streams.core import SessionOut, decode_event
+from streams.core.ocpp import OcppNormaliser
 from streams.core.session_pricing import SessionPricer
 from streams.core.state import event_ms
 from streams.core.tariff_book import TariffBook
+from streams.ocpp_ingest import OcppIngest
 
-__all__ = ["ReplayResult", "file_pricer", "replay_lines", "replay_path"]
+__all__ = ["ReplayResult", "detect_format", "file_pricer", "replay_lines", "replay_path"]
 
 log = logging.getLogger(__name__)
 
@@ -41,16 +47,31 @@ class ReplayResult:
     cdrs: list[Cdr] = field(default_factory=list)  # issued in order, credits included
 
 
+InputFormat = Literal["auto", "events", "ocpp"]
+
+
+def detect_format(line: bytes) -> Literal["events", "ocpp"]:
+    """OCPP envelopes carry ``ocpp_version``; canonical events carry ``type``."""
+    try:
+        data = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return "events"
+    return "ocpp" if isinstance(data, dict) and "ocpp_version" in data else "events"
+
+
 def replay_lines(
     lines: Iterable[bytes],
     *,
     worker: WorkerSettings | None = None,
     pricer: SessionPricer | None = None,
+    normaliser: OcppNormaliser | None = None,
+    fmt: InputFormat = "auto",
 ) -> ReplayResult:
-    """Stitch events from JSON lines; return the latest record of every session
-    (priced, with the CDRs issued, when a pricer is given)."""
+    """Stitch events (or OCPP envelopes) from JSON lines; return the latest record
+    of every session (priced, with the CDRs issued, when a pricer is given)."""
     cfg = worker or WorkerSettings()
     stitcher = stitcher_for(cfg, pricer=pricer)
+    ocpp: OcppIngest | None = None
     tick_ms = round(cfg.tick_interval_s * 1000)
     order: dict[str, None] = {}
     events = 0
@@ -59,22 +80,32 @@ def replay_lines(
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
+        if fmt == "auto":
+            fmt = detect_format(line)
+        if fmt == "ocpp" and ocpp is None:
+            if normaliser is None:
+                raise ConfigurationError(
+                    "replaying OCPP needs CHARGEWATCH_PRIVACY_TOKEN_HMAC_KEY (the same key "
+                    "as the live path, so the token pseudonyms match)"
+                )
+            ocpp = OcppIngest(normaliser, {}, cfg.tenant)
         try:
-            event = decode_event(line)
+            batch = ocpp.normalise(line, 0) if ocpp is not None else [decode_event(line)]
         except InputError as exc:
-            rejected.append((number, str(exc)))
+            rejected.append((number, f"{exc.reason}: {exc}"))
             continue
-        events += 1
-        order.setdefault(event.session_id, None)
-        stitcher.apply(event)
-        ms = event_ms(event)
-        if watermark is None or ms > watermark:
-            watermark = ms
-        if next_tick is None:
-            next_tick = watermark + tick_ms
-        elif watermark >= next_tick:
-            stitcher.tick(watermark)
-            next_tick = watermark + tick_ms
+        for event in batch:
+            events += 1
+            order.setdefault(event.session_id, None)
+            stitcher.apply(event)
+            ms = event_ms(event)
+            if watermark is None or ms > watermark:
+                watermark = ms
+            if next_tick is None:
+                next_tick = watermark + tick_ms
+            elif watermark >= next_tick:
+                stitcher.tick(watermark)
+                next_tick = watermark + tick_ms
     if watermark is not None:
         stitcher.tick(watermark)
     records = [r for sid in order if (r := stitcher.settle(sid)) is not None]
@@ -90,10 +121,17 @@ def _read_lines(path: Path) -> Iterator[bytes]:
 
 
 def replay_path(
-    path: Path, *, worker: WorkerSettings | None = None, pricer: SessionPricer | None = None
+    path: Path,
+    *,
+    worker: WorkerSettings | None = None,
+    pricer: SessionPricer | None = None,
+    normaliser: OcppNormaliser | None = None,
+    fmt: InputFormat = "auto",
 ) -> ReplayResult:
     """:func:`replay_lines` over a file."""
-    return replay_lines(_read_lines(path), worker=worker, pricer=pricer)
+    return replay_lines(
+        _read_lines(path), worker=worker, pricer=pricer, normaliser=normaliser, fmt=fmt
+    )
 
 
 def file_pricer(tariff_path: Path, time_zone: str, pricing: PricingSettings) -> SessionPricer:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 from pathlib import Path
+from typing import Any
 
 from pydantic_settings import BaseSettings
 
@@ -31,6 +32,7 @@ def run_worker(settings: Settings) -> int:
     from streams.core.session_pricing import SessionPricer
     from streams.core.tariff_book import TariffBook
     from streams.metrics import serve_metrics
+    from streams.ocpp_ingest import normaliser_for
     from streams.tariff_feed import TariffFeed
 
     mode.loop.use("uvloop")
@@ -41,7 +43,13 @@ def run_worker(settings: Settings) -> int:
     pricer = SessionPricer(
         feed.book, country_code=settings.pricing.country_code, party_id=settings.pricing.party_id
     )
-    app, _ = build_app(settings, pricer)
+    normaliser = None
+    if settings.worker.ocpp:
+        if settings.privacy.token_hmac_key is None:
+            log.warning("OCPP topic not consumed: CHARGEWATCH_PRIVACY_TOKEN_HMAC_KEY is not set")
+        else:
+            normaliser = normaliser_for(settings.privacy, settings.worker.tenant)
+    app, _ = build_app(settings, pricer, normaliser)
     # aiokafka and faust log per message at DEBUG; building those records costs
     # ~5% of a worker's CPU even when no handler prints them.
     level = max(logging.getLevelName(settings.log_level.upper()), logging.INFO)
@@ -65,6 +73,31 @@ def run_sink(settings: Settings) -> int:
     return 0
 
 
+def gateway_config(settings: Settings) -> Any:
+    from chargewatch.gateway import GatewayConfig
+
+    g = settings.gateway
+    tokens = g.allowed_tokens.get_secret_value() if g.allowed_tokens is not None else ""
+    return GatewayConfig(
+        host=g.host,
+        port=g.port,
+        path_prefix=g.path_prefix,
+        allowed_tokens=frozenset(t.strip() for t in tokens.split(",") if t.strip()),
+        tenant=g.tenant,
+        bootstrap=settings.kafka.bootstrap,
+        topic=settings.kafka.ocpp_topic,
+        confirm_delivery=g.confirm_delivery,
+    )
+
+
+def run_gateway_command(settings: Settings) -> int:
+    from chargewatch.gateway import run_gateway
+    from chargewatch.kafka_admin import ensure_topics
+
+    ensure_topics(settings.kafka)
+    return int(run_gateway(gateway_config(settings)))
+
+
 def run_simulate(settings: Settings, args: argparse.Namespace) -> int:
     from chargewatch.pipeline import sim_config
     from chargewatch.simulator import produce, simulate, write_truth
@@ -78,6 +111,14 @@ def run_simulate(settings: Settings, args: argparse.Namespace) -> int:
             for event in simulation.events:
                 handle.write(encode_event(event) + b"\n")
         print(f"{len(simulation.events)} events, {len(simulation.truth)} sessions -> {args.out}")
+        return 0
+    if args.protocol != "canonical":
+        from chargewatch.simulator.ocpp_driver import drive_blocking
+
+        g = settings.gateway
+        url = args.gateway or f"ws://{g.host}:{g.port}{g.path_prefix}"
+        result = drive_blocking(simulation, url, args.protocol, args.speed)
+        print(f"{result} -> {url}")
         return 0
     from chargewatch.kafka_admin import ensure_topics
 
@@ -94,23 +135,50 @@ def run_simulate(settings: Settings, args: argparse.Namespace) -> int:
 
 def run_replay(
     settings: Settings,
-    path: Path,
+    path: Path | None,
     *,
+    fmt: str = "auto",
+    raw_table: bool = False,
     out: Path | None,
     clickhouse: bool,
     tariff: Path | None = None,
     tz: str | None = None,
     cdrs: Path | None = None,
 ) -> int:
-    from chargewatch.replay import file_pricer, replay_path
+    from chargewatch.replay import file_pricer, replay_lines, replay_path
     from streams.core.record import encode_record
     from streams.core.session_pricing import cdr_json
+    from streams.ocpp_ingest import normaliser_for
 
     pricer = None
     if tariff is not None:
         zone = tz or settings.pricing.default_time_zone
         pricer = file_pricer(tariff, zone, settings.pricing)
-    result = replay_path(path, worker=settings.worker, pricer=pricer)
+    normaliser = None
+    if settings.privacy.token_hmac_key is not None:
+        normaliser = normaliser_for(settings.privacy, settings.worker.tenant)
+    if raw_table:
+        from sinks.clickhouse import connect, migrate
+        from sinks.raw import read_raw
+
+        client = connect(settings.clickhouse)
+        try:
+            migrate(client, settings.clickhouse.database)
+            envelopes = list(read_raw(client, settings.clickhouse.database))
+        finally:
+            client.close()
+        result = replay_lines(
+            envelopes, worker=settings.worker, pricer=pricer, normaliser=normaliser, fmt="ocpp"
+        )
+    else:
+        assert path is not None
+        result = replay_path(
+            path,
+            worker=settings.worker,
+            pricer=pricer,
+            normaliser=normaliser,
+            fmt=fmt,  # type: ignore[arg-type]  # argparse checked the choices
+        )
     if cdrs is not None:
         with cdrs.open("wb") as handle:
             for cdr in result.cdrs:

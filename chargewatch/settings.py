@@ -16,8 +16,11 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from chargewatch.errors import ConfigurationError
+
 __all__ = [
     "ClickHouseSettings",
+    "GatewaySettings",
     "KafkaSettings",
     "PricingSettings",
     "PrivacySettings",
@@ -50,6 +53,7 @@ class KafkaSettings(BaseSettings):
     cdrs_topic: str = Field(
         "chargewatch.cdrs", description="OCPI CDRs (and credits), key = session"
     )
+    ocpp_topic: str = Field("ocpp.messages", description="OCPP-J CALL envelopes, key = station")
 
 
 class WorkerSettings(BaseSettings):
@@ -58,6 +62,8 @@ class WorkerSettings(BaseSettings):
     model_config = _section("CHARGEWATCH_WORKER_")
 
     app_id: str = Field("chargewatch", description="Faust app id = consumer group = table prefix")
+    tenant: str = Field("default", description="Tenant of envelopes that name none")
+    ocpp: bool = Field(True, description="Also consume the OCPP topic (needs the HMAC key)")
     update_interval_s: int = Field(
         300, ge=1, description="Event-time seconds between updates of an open session"
     )
@@ -131,6 +137,46 @@ class PrivacySettings(BaseSettings):
     token_hmac_key: SecretStr | None = Field(
         None, description="Key for the HMAC that pseudonymises id tokens; required for OCPP input"
     )
+    token_key_id: str = Field(
+        "k1", pattern=r"^[A-Za-z0-9_-]{1,16}$", description="Id of that key (prefix of pseudonyms)"
+    )
+    retired_token_keys: SecretStr | None = Field(
+        None, description="Earlier keys still recognised after a rotation: id=key,id=key"
+    )
+
+    def hmac_keys(self) -> dict[str, bytes]:
+        """Key id -> key, the active key included (empty when none is set)."""
+        keys: dict[str, bytes] = {}
+        if self.retired_token_keys is not None:
+            for item in self.retired_token_keys.get_secret_value().split(","):
+                key_id, sep, key = item.strip().partition("=")
+                if not sep or not key_id or not key:
+                    raise ConfigurationError(
+                        "CHARGEWATCH_PRIVACY_RETIRED_TOKEN_KEYS must be id=key,id=key"
+                    )
+                keys[key_id] = key.encode()
+        if self.token_hmac_key is not None:
+            keys[self.token_key_id] = self.token_hmac_key.get_secret_value().encode()
+        return keys
+
+
+class GatewaySettings(BaseSettings):
+    """The OCPP-J WebSocket gateway (``chargewatch gateway``)."""
+
+    model_config = _section("CHARGEWATCH_GATEWAY_")
+
+    host: str = Field("127.0.0.1", description="Address to listen on (0.0.0.0 in containers)")
+    port: int = Field(9000, ge=0, le=65535, description="WebSocket port")
+    path_prefix: str = Field(
+        "/ocpp/", description="Stations connect to ws://host:port/<prefix><id>"
+    )
+    allowed_tokens: SecretStr | None = Field(
+        None, description="Comma-separated id tokens to accept (unset: accept every token)"
+    )
+    tenant: str | None = Field(None, description="Tenant written on every envelope")
+    confirm_delivery: bool = Field(
+        True, description="Answer a charger only once Kafka has its message"
+    )
 
 
 class Settings(BaseSettings):
@@ -149,3 +195,4 @@ class Settings(BaseSettings):
     sink: SinkSettings = Field(default_factory=SinkSettings)
     pricing: PricingSettings = Field(default_factory=PricingSettings)
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
+    gateway: GatewaySettings = Field(default_factory=GatewaySettings)

@@ -45,6 +45,9 @@ class _Event(BaseModel):
     )
     ts: AwareDatetime = Field(description="Event time at the charger, RFC 3339 with offset")
     seq: int | None = Field(None, ge=0, description="OCPP 2.0.1 seqNo, when known")
+    flags: tuple[str, ...] = Field(
+        (), max_length=8, description="Ingestion flags, e.g. attribution_uncertain (OCPP 1.6 -1)"
+    )
 
 
 class SessionStarted(_Event):

@@ -22,6 +22,7 @@ from chargewatch.errors import BrokerError, InputError
 from chargewatch.settings import Settings
 from sinks.cdrs import cdr_row, decode_cdr, insert_cdrs
 from sinks.clickhouse import connect, migrate
+from sinks.raw import insert_raw, raw_row
 from sinks.sessions import decode_record, insert_sessions
 from streams import metrics
 from streams.core.record import SessionOut
@@ -53,6 +54,7 @@ class SessionSink:
         self._deadletters = Producer({**common, "linger.ms": 50})
         self._buffer: list[SessionOut] = []
         self._cdr_rows: list[list[Any]] = []
+        self._raw_rows: list[list[Any]] = []
         self._stopping = False
         self._uncommitted = False
         self.rows_written = 0
@@ -70,16 +72,15 @@ class SessionSink:
         cfg = self._settings.sink
         signal.signal(signal.SIGTERM, self.stop)
         signal.signal(signal.SIGINT, self.stop)
-        self._consumer.subscribe(
-            [self._settings.kafka.sessions_topic, self._settings.kafka.cdrs_topic]
-        )
+        k = self._settings.kafka
+        self._consumer.subscribe([k.sessions_topic, k.cdrs_topic, k.ocpp_topic])
         deadline = time.monotonic() + cfg.batch_seconds
         try:
             while not self._stopping and not (until and until()):
                 messages = self._consumer.consume(num_messages=cfg.batch_rows, timeout=0.1)
                 for message in messages:
                     self._take(message)
-                waiting = len(self._buffer) + len(self._cdr_rows)
+                waiting = len(self._buffer) + len(self._cdr_rows) + len(self._raw_rows)
                 if waiting >= cfg.batch_rows or time.monotonic() >= deadline:
                     self._flush()
                     deadline = time.monotonic() + cfg.batch_seconds
@@ -95,6 +96,17 @@ class SessionSink:
             log.warning("consumer error: %s", message.error())
             return
         self._uncommitted = True
+        if message.topic() == self._settings.kafka.ocpp_topic:
+            self._raw_rows.append(
+                raw_row(
+                    message.topic(),
+                    message.partition(),
+                    message.offset(),
+                    message.key(),
+                    message.value() or b"",
+                )
+            )
+            return
         try:
             if message.topic() == self._settings.kafka.cdrs_topic:
                 self._cdr_rows.append(cdr_row(decode_cdr(message.value()), message.value()))
@@ -123,6 +135,10 @@ class SessionSink:
             metrics.SINK_ROWS.labels("sessions").inc(n)
             self.rows_written += n
             self._buffer.clear()
+        if self._raw_rows:
+            n = insert_raw(self._client, self._database, self._raw_rows)
+            metrics.SINK_ROWS.labels("ocpp_raw").inc(n)
+            self._raw_rows.clear()
         if self._cdr_rows:
             n = insert_cdrs(self._client, self._database, self._cdr_rows)
             metrics.SINK_ROWS.labels("cdrs").inc(n)

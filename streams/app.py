@@ -22,6 +22,7 @@ from typing import Any, cast
 import faust
 
 from chargewatch.settings import Settings
+from streams.core.ocpp import OcppNormaliser
 from streams.core.session_pricing import SessionPricer
 from streams.faust_patches import apply_faust_patches
 from streams.worker import SessionWorker, StateFlushSensor
@@ -36,7 +37,9 @@ def _broker_url(bootstrap: str) -> str:
 
 
 def build_app(
-    settings: Settings, pricer: SessionPricer | None = None
+    settings: Settings,
+    pricer: SessionPricer | None = None,
+    normaliser: OcppNormaliser | None = None,
 ) -> tuple[faust.App, SessionWorker]:
     """Create the Faust app and the worker shell it drives (``pricer``: cost in stream)."""
     apply_faust_patches()
@@ -65,6 +68,7 @@ def build_app(
     sessions = app.topic(kafka.sessions_topic, key_type=bytes, value_type=bytes)
     deadletters = app.topic(kafka.deadletter_topic, key_type=bytes, value_type=bytes)
     cdrs = app.topic(kafka.cdrs_topic, key_type=bytes, value_type=bytes)
+    ocpp_messages = app.topic(kafka.ocpp_topic, key_type=bytes, value_type=bytes)
     table = app.Table(
         "sessions",
         partitions=kafka.partitions,
@@ -79,6 +83,7 @@ def build_app(
         cdrs_topic=cdrs,
         cfg=worker_cfg,
         pricer=pricer,
+        normaliser=normaliser,
     )
     app.sensors.add(StateFlushSensor(shell))
     pending_adoption: set[int] = set()
@@ -91,6 +96,14 @@ def build_app(
     async def stitch(stream: Any) -> None:
         async for event in stream.events():
             shell.handle(event.message)
+
+    if normaliser is not None:
+        # The same shell and state: an OCPP station's events and sessions share
+        # its partition (both topics are keyed by station, same partition count).
+        @app.agent(ocpp_messages, name="ocpp", concurrency=1)
+        async def ocpp(stream: Any) -> None:
+            async for event in stream.events():
+                shell.handle_ocpp(event.message)
 
     # faust's decorators are untyped; the functions themselves are checked.
     @app.timer(interval=worker_cfg.tick_interval_s, name="silence")  # type: ignore[untyped-decorator]
@@ -105,11 +118,14 @@ def build_app(
     @app.on_partitions_assigned.connect
     async def on_assigned(_sender: Any, /, *args: Any, signal: Any, **_: Any) -> None:
         assigned: set[Any] = args[0] if args else set()
-        pending_adoption.update(tp.partition for tp in assigned if tp.topic == kafka.events_topic)
+        pending_adoption.update(
+            tp.partition for tp in assigned if tp.topic in (kafka.events_topic, kafka.ocpp_topic)
+        )
 
     @app.on_partitions_revoked.connect
     async def on_revoked(_sender: Any, /, *args: Any, signal: Any, **_: Any) -> None:
         revoked: set[Any] = args[0] if args else set()
-        shell.forget_partitions({tp.partition for tp in revoked if tp.topic == kafka.events_topic})
+        inputs = (kafka.events_topic, kafka.ocpp_topic)
+        shell.forget_partitions({tp.partition for tp in revoked if tp.topic in inputs})
 
     return app, shell

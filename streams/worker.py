@@ -29,20 +29,23 @@ from typing import Any
 import faust
 import msgspec
 
-from chargewatch.errors import InputError
+from chargewatch.errors import ConfigurationError, InputError
 from chargewatch.settings import WorkerSettings
 from streams import metrics
 from streams.config import stitcher_for
 from streams.core import SessionOut, SessionState, decode_event, encode_record, restore_state
+from streams.core.events import Event
+from streams.core.ocpp import OcppNormaliser
 from streams.core.session_pricing import SessionPricer, cdr_json
 from streams.core.state import event_ms, snapshot_state
 from streams.core.stitcher import ConnectorStop
 from streams.deadletter import dead_letter
+from streams.ocpp_ingest import OcppIngest
 
 __all__ = ["SessionWorker", "StateFlushSensor"]
 
 log = logging.getLogger(__name__)
-_CONNECTOR_PREFIX = "connector|"
+_NOT_SESSIONS = (b"connector|", b"station|")  # other state kept in the same table
 
 
 class SessionWorker:
@@ -57,6 +60,7 @@ class SessionWorker:
         cdrs_topic: Any,
         cfg: WorkerSettings,
         pricer: SessionPricer | None = None,
+        normaliser: OcppNormaliser | None = None,
     ) -> None:
         self._table = table
         self._sessions_topic = sessions_topic
@@ -72,16 +76,34 @@ class SessionWorker:
         # partition -> (newest event time, wall time when it was seen), both ms
         self._watermarks: dict[int, tuple[int, float]] = {}
         self._counts: Counter[str] = Counter()
+        self.ocpp = (
+            OcppIngest(normaliser, table.data, cfg.tenant) if normaliser is not None else None
+        )
 
     # -- hot path -----------------------------------------------------------
     def handle(self, message: Any) -> None:
-        """Process one Kafka message of the events topic."""
+        """Process one Kafka message of the canonical events topic."""
         try:
             ev = decode_event(message.value)
         except InputError as exc:
             self._reject(exc, message)
             return
-        partition: int = message.partition
+        self._apply(ev, message.partition)
+
+    def handle_ocpp(self, message: Any) -> None:
+        """Process one OCPP envelope: normalise, then stitch each event."""
+        if self.ocpp is None:
+            raise ConfigurationError("OCPP input needs CHARGEWATCH_PRIVACY_TOKEN_HMAC_KEY")
+        try:
+            events = self.ocpp.normalise(message.value, message.partition)
+        except InputError as exc:
+            self._reject(exc, message)
+            return
+        self._counts["ocpp_message"] += 1
+        for ev in events:
+            self._apply(ev, message.partition)
+
+    def _apply(self, ev: Event, partition: int) -> None:
         self._counts[str(ev.__struct_config__.tag)] += 1
         record = self.stitcher.apply(ev)
         sid = ev.session_id
@@ -147,7 +169,7 @@ class SessionWorker:
         adopted = 0
         for key, raw in list(store.items()):
             partition = key_partition.get(key)
-            if partition not in partitions or key.startswith(_CONNECTOR_PREFIX.encode()):
+            if partition not in partitions or key.startswith(_NOT_SESSIONS):
                 continue
             state = restore_state(raw)
             if not state.closed:
@@ -194,6 +216,14 @@ class SessionWorker:
                     self.stitcher.evict(sid)
                     self._partition_of.pop(sid, None)
             sids.clear()
+        if self.ocpp is not None:
+            for partition, context_key, context in self.ocpp.dirty():
+                self._write(partition, context_key, context)
+                writes += 1
+        if self.ocpp is not None:
+            for partition, context_key, context in self.ocpp.dirty():
+                self._write(partition, context_key, context)
+                writes += 1
         for key in self.stitcher.dirty_connectors:
             partition = self._connector_partition.pop(key, -1)
             if partition >= 0:
@@ -211,6 +241,8 @@ class SessionWorker:
 
     def forget_partitions(self, partitions: set[int]) -> None:
         """Drop hot state of revoked partitions: their new owner restores it from the table."""
+        if self.ocpp is not None and partitions:
+            self.ocpp.forget_partitions(partitions)
         for partition in partitions:
             self._dirty.pop(partition, None)
             self._watermarks.pop(partition, None)

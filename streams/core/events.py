@@ -25,8 +25,8 @@ __all__ = [
     "SessionStopped",
     "StateChanged",
     "decode_event",
-    "encode_event",
     "decode_events",
+    "encode_event",
 ]
 
 _AwareTime = Annotated[datetime, msgspec.Meta(tz=True)]
@@ -46,6 +46,7 @@ class _Event(
     tenant: _Id64 = "default"
     transaction_id: Annotated[str, msgspec.Meta(max_length=64)] | None = None
     seq: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    flags: Annotated[tuple[str, ...], msgspec.Meta(max_length=8)] = ()
 
 
 class SessionStarted(_Event, frozen=True, tag="session_started"):

@@ -61,6 +61,7 @@ class SessionState(msgspec.Struct, array_like=True):
     restarted: bool = False  # a start with another event time was seen
     # meterStart minus the previous session's meterStop on this connector, when known
     energy_gap_wh: int | None = None
+    event_flags: list[str] = msgspec.field(default_factory=list)  # from ingestion, sorted
     stop_reason: str | None = None
     auth_method: str | None = None
     auth_result: str | None = None
@@ -124,6 +125,10 @@ def apply_event(state: SessionState, event: Event, ms: int, lateness_ms: int) ->
         state.transaction_id = event.transaction_id
     if event.seq is not None:
         _add_seq(state.seqs, event.seq)
+    if event.flags:
+        for flag in event.flags:
+            if flag not in state.event_flags:
+                insort(state.event_flags, flag)
     _APPLY[type(event)](state, event, ms)
     state.stalled = False
     if state.auto_closed_ms is not None and ms > state.auto_closed_ms:

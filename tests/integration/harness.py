@@ -43,6 +43,8 @@ class Pipeline:
             "CHARGEWATCH_KAFKA_DEADLETTER_TOPIC": f"{self.name}.deadletter",
             "CHARGEWATCH_KAFKA_TARIFFS_TOPIC": f"{self.name}.tariffs",
             "CHARGEWATCH_KAFKA_CDRS_TOPIC": f"{self.name}.cdrs",
+            "CHARGEWATCH_KAFKA_OCPP_TOPIC": f"{self.name}.ocpp",
+            "CHARGEWATCH_PRIVACY_TOKEN_HMAC_KEY": "integration-test-key",
             "CHARGEWATCH_WORKER_APP_ID": f"{self.name}-worker",
             "CHARGEWATCH_WORKER_DATA_DIR": str(self.root / "faust"),
             "CHARGEWATCH_WORKER_METRICS_PORT": "0",

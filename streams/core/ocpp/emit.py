@@ -1,7 +1,10 @@
 """What handlers get (one decoded message) and where they put canonical events.
 
-Flags: the canonical events have no field for them yet, so they travel beside
-the events, keyed by event id (see ``Normalised``). Vocabulary:
+Flags travel beside the events, keyed by event id (see ``Normalised``); those
+that say something about the session's data quality are also carried on the
+canonical event (``flags``) and so reach the session record - all but
+``attribution_inferred``, which is the normal case for 2.0.1 standalone
+MeterValues (they never carry a transaction id). Vocabulary:
 
 ``attribution_inferred``  no usable transaction id; the session was found by
                           station, connector, time and meter continuity, and
@@ -89,9 +92,12 @@ class Out:
         self._station = station_id
 
     def _add(self, event: Event, flags: tuple[str, ...]) -> None:
-        self.events.append(event)
         if flags:
             self.flags[event.event_id] = flags
+            carried = tuple(f for f in flags if f != "attribution_inferred")
+            if carried:
+                event = msgspec.structs.replace(event, flags=carried)
+        self.events.append(event)
 
     def _next_id(self) -> str:
         return f"{self._key}-{len(self.events)}"

@@ -1,0 +1,79 @@
+"""OCPP envelopes -> canonical events, inside the worker.
+
+One :class:`StationContext` per (tenant, station) remembers what the
+normaliser needs across messages (open transactions, 1.6 id mapping,
+carried-forward 2.0.1 fields, recent authorisations). Like session state it
+lives in memory and is written to the changelog table (key
+``station|<tenant>|<station>``) once per commit, not per message; the topic is
+keyed by station, so a station's context and its sessions share a partition.
+
+A message that cannot be used raises the normaliser's ``InputError`` subclass,
+whose ``reason`` the caller puts on the dead-letter record; the context is left
+as it was.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from chargewatch.errors import ConfigurationError
+from chargewatch.settings import PrivacySettings
+from streams.core.events import Event
+from streams.core.ocpp import OcppNormaliser, StationContext, decode_envelope
+
+__all__ = ["OcppIngest", "normaliser_for"]
+
+_PREFIX = "station|"
+
+
+def normaliser_for(privacy: PrivacySettings, default_tenant: str = "default") -> OcppNormaliser:
+    """The normaliser with the configured (rotatable) pseudonymisation keys."""
+    keys = privacy.hmac_keys()
+    if privacy.token_key_id not in keys:
+        raise ConfigurationError(
+            "OCPP input needs CHARGEWATCH_PRIVACY_TOKEN_HMAC_KEY: id tokens are "
+            "pseudonymised with it at ingestion and are never stored in clear"
+        )
+    return OcppNormaliser(keys, privacy.token_key_id, default_tenant)
+
+
+class OcppIngest:
+    """Station contexts in memory, loaded from and written to a table's store."""
+
+    def __init__(self, normaliser: OcppNormaliser, store: Any, default_tenant: str) -> None:
+        self._normaliser = normaliser
+        self._store = store  # a mapping of bytes -> bytes (the Faust table's data)
+        self._tenant = default_tenant
+        self._contexts: dict[str, StationContext] = {}
+        self._dirty: dict[int, set[str]] = defaultdict(set)
+
+    def normalise(self, raw: bytes, partition: int) -> list[Event]:
+        """Events of one message (raises an ``InputError`` subclass when unusable)."""
+        envelope = decode_envelope(raw)
+        key = f"{_PREFIX}{envelope.tenant or self._tenant}|{envelope.station_id}"
+        context = self._contexts.get(key)
+        if context is None:
+            stored = self._store.get(key.encode())
+            context = StationContext.restore(stored) if stored is not None else StationContext()
+            self._contexts[key] = context
+        events = self._normaliser.normalise_envelope(envelope, context)
+        self._dirty[partition].add(key)
+        return events
+
+    def dirty(self) -> list[tuple[int, bytes, bytes]]:
+        """(partition, key, snapshot) of every context changed since the last call."""
+        out = []
+        for partition, keys in self._dirty.items():
+            for key in keys:
+                out.append((partition, key.encode(), self._contexts[key].snapshot()))
+            keys.clear()
+        return out
+
+    def forget_partitions(self, partitions: set[int]) -> None:
+        for partition in partitions:
+            for key in self._dirty.pop(partition, set()):
+                self._contexts.pop(key, None)
+        # contexts of revoked partitions that were clean: drop them all, the new
+        # owner reads them from the table
+        self._contexts.clear()
