@@ -7,6 +7,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from pydantic import SecretStr
 from pydantic_settings import BaseSettings
 
 from chargewatch.settings import Settings
@@ -233,7 +234,7 @@ def _rows(section: BaseSettings, prefix: str) -> list[tuple[str, str, str]]:
         if isinstance(value, BaseSettings):
             continue
         env = f"{section.model_config.get('env_prefix', prefix)}{name}".upper()
-        shown = "(secret)" if "key" in name and value is not None else str(value)
+        shown = "(secret)" if isinstance(value, SecretStr) else str(value)
         rows.append((env, shown, field.description or ""))
     return rows
 

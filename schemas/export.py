@@ -14,11 +14,13 @@ def _documents() -> dict[str, dict[str, object]]:
     # Imported here so that ``schemas.export`` has no import cycle with the package.
     from schemas.deadletter import DeadLetter
     from schemas.events import ChargingEvent
+    from schemas.ocpp import OcppEnvelope
     from schemas.session import SessionRecord
 
     models: dict[str, type[BaseModel]] = {
         "session_record": SessionRecord,
         "dead_letter": DeadLetter,
+        "ocpp_envelope": OcppEnvelope,
     }
     docs: dict[str, dict[str, object]] = {
         name: model.model_json_schema() for name, model in models.items()

@@ -126,6 +126,7 @@ def test_schemas_export_writes_loadable_json_schemas(tmp_path: Path) -> None:
     assert names == [
         "charging_event.schema.json",
         "dead_letter.schema.json",
+        "ocpp_envelope.schema.json",
         "session_record.schema.json",
     ]
     event_schema = json.loads((tmp_path / "charging_event.schema.json").read_text())
