@@ -87,6 +87,7 @@ class Stitcher:
         self._load = load or _no_state
         self._load_connector = load_connector
         self._sessions: dict[str, SessionState] = {}
+        self._open: set[str] = set()  # ids of the sessions above that are not closed
         # connector key -> (stop time, stop reading, session id) of its latest session
         self.connectors: dict[str, ConnectorStop] = {}
         self.dirty_connectors: set[str] = set()
@@ -105,10 +106,13 @@ class Stitcher:
     def adopt(self, state: SessionState) -> None:
         """Hold a state loaded by the caller (e.g. open sessions after a restart)."""
         self._sessions.setdefault(state.session_id, state)
+        if not state.closed:
+            self._open.add(state.session_id)
 
     def evict(self, session_id: str) -> None:
         """Forget a session (its state must be persisted by the caller first)."""
         self._sessions.pop(session_id, None)
+        self._open.discard(session_id)
 
     def apply(self, event: Event) -> SessionOut | None:
         """Fold one event in; return the record to emit, if any."""
@@ -126,6 +130,10 @@ class Stitcher:
         was_stalled = state.stalled
         ms = event_ms(event)
         apply_event(state, event, ms, self._lateness_ms)
+        if state.closed:
+            self._open.discard(sid)
+        else:
+            self._open.add(sid)
         if isinstance(event, SessionStarted | SessionStopped):
             self._check_connector(state)
             if self._pricer is not None:
@@ -167,7 +175,7 @@ class Stitcher:
     def tick(self, watermark_ms: int, session_ids: Iterable[str] | None = None) -> list[SessionOut]:
         """Stall or auto-close open sessions that are silent at ``watermark_ms``."""
         out = []
-        ids = list(self._sessions) if session_ids is None else list(session_ids)
+        ids = list(self._open) if session_ids is None else list(session_ids)
         for sid in ids:
             state = self._sessions.get(sid)
             if state is None or state.closed or state.last_ms is None:
@@ -178,6 +186,7 @@ class Stitcher:
                 state.auto_closed_ms = max(
                     state.last_sample_ms or state.last_ms, state.started_ms or state.last_ms
                 )
+                self._open.discard(sid)
                 out.append(self._emit(state))
             elif not state.stalled and silent_ms >= self._timeouts.stall_ms(state):
                 state.stalled = True

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from chargewatch.datasets import DatasetLog, acn_office001, default_root, sap_labs_france
-from streams.core import Stitcher
-from streams.core.ocpp import StationContext, decode_envelope
+from chargewatch.replay import replay_lines
+from streams.core.ocpp import decode_envelope
 from tests.fixtures.ocpp.scenarios import normaliser
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
@@ -24,17 +24,16 @@ needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason="shared datasets a
 
 
 def replay(log: DatasetLog) -> tuple[dict[str, tuple[int, int, int]], Counter[str]]:
-    """Normalise the log per station (as the worker would, keyed by station) and stitch."""
-    norm, stitcher = normaliser(), Stitcher(update_interval_s=300)
-    contexts: dict[str, StationContext] = {}
-    for station, value in log.records:
-        for event in norm.normalise(value, contexts.setdefault(station, StationContext())):
-            stitcher.apply(event)
+    """The log through ``chargewatch replay``'s own path (OCPP recognised from the
+    records, station contexts, silence ticks), then each expected session."""
+    result = replay_lines([value for _, value in log.records], normaliser=normaliser())
+    assert result.rejected == []
+    records = {r.session_id: r for r in result.sessions}
     got: dict[str, tuple[int, int, int]] = {}
     flags: Counter[str] = Counter()
     for expected in log.expected:
-        record = stitcher.settle(expected.session_id)
-        assert record is not None, expected
+        record = records[expected.session_id]
+        assert record.status == "completed", record
         got[expected.session_id] = (record.energy_wh, record.duration_s, record.idle_s)
         flags.update(record.flags)
     return got, flags
