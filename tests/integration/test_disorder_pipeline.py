@@ -6,9 +6,7 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import replace
-from pathlib import Path
 
 import msgspec
 import pytest
@@ -19,16 +17,6 @@ from tests.integration.harness import Pipeline
 from tests.integration.test_pipeline import assert_sessions_equal_truth
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def pipeline(kafka_bootstrap: str, unique: str, tmp_path: Path) -> Iterator[Pipeline]:
-    p = Pipeline(bootstrap=kafka_bootstrap, name=unique, root=tmp_path)
-    p.create_topics()
-    try:
-        yield p
-    finally:
-        p.stop_all()
 
 
 def messy_stream(events: list[Event], seed: int) -> list[Event]:

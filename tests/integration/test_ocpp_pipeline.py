@@ -7,9 +7,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-from collections.abc import Iterator
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -31,16 +29,6 @@ COMPARED = (
     "station_id, connector_id, toUnixTimestamp(started_at), duration_s, charging_s, idle_s, "
     "energy_wh"
 )
-
-
-@pytest.fixture
-def pipeline(kafka_bootstrap: str, unique: str, tmp_path: Path) -> Iterator[Pipeline]:
-    p = Pipeline(bootstrap=kafka_bootstrap, name=unique, root=tmp_path)
-    p.create_topics()
-    try:
-        yield p
-    finally:
-        p.stop_all()
 
 
 def _truth_rows(truth: list[GroundTruth]) -> set[tuple[Any, ...]]:

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 
@@ -21,16 +19,6 @@ COLUMNS = (
     "toUnixTimestamp64Milli(started_at), toUnixTimestamp64Milli(ended_at), "
     "duration_s, charging_s, idle_s, energy_wh, max_power_w"
 )
-
-
-@pytest.fixture
-def pipeline(kafka_bootstrap: str, unique: str, tmp_path: Path) -> Iterator[Pipeline]:
-    p = Pipeline(bootstrap=kafka_bootstrap, name=unique, root=tmp_path)
-    p.create_topics()
-    try:
-        yield p
-    finally:
-        p.stop_all()
 
 
 def _expected(truth: GroundTruth) -> tuple[object, ...]:

@@ -6,11 +6,9 @@ from __future__ import annotations
 import itertools
 import json
 from collections import defaultdict
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from pathlib import Path
 
 import pytest
 
@@ -33,16 +31,6 @@ TARIFF = {
                               {"type": "FLAT", "price": 0.50, "vat": 20, "step_size": 1}]},
     ],
 }  # fmt: skip
-
-
-@pytest.fixture
-def pipeline(kafka_bootstrap: str, unique: str, tmp_path: Path) -> Iterator[Pipeline]:
-    p = Pipeline(bootstrap=kafka_bootstrap, name=unique, root=tmp_path)
-    p.create_topics()
-    try:
-        yield p
-    finally:
-        p.stop_all()
 
 
 def _day_boundaries(start: datetime, end: datetime) -> list[datetime]:
