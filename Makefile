@@ -10,6 +10,7 @@ STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 # Simulated day for `make run`: simulated seconds per wall second (2880 = a day in 30 s).
 RUN_SPEED ?= 2880
 RUN_STATIONS ?= 50
+RUN_TARIFF ?= deploy/tariffs/example.json
 
 # Debian packages the tests need (promtool tests the alert rules for real).
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -38,7 +39,7 @@ system-deps: ## Debian packages the tests use: promtool (package prometheus)
 		{ $(SUDO) systemctl disable --now prometheus 2>/dev/null || true; }; }
 
 run: install kafka-jars ## the main job: broker, worker, sink, a simulated day, summary
-	$(BIN)/chargewatch run --stations $(RUN_STATIONS) --speed $(RUN_SPEED)
+	$(BIN)/chargewatch run --stations $(RUN_STATIONS) --speed $(RUN_SPEED) --tariff $(RUN_TARIFF)
 
 test: install kafka-jars system-deps lint ## lint, then every test (unit + integration on a real broker)
 	$(BIN)/pytest

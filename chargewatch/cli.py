@@ -42,6 +42,7 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--sample-interval", type=int, default=60, help="seconds between samples")
         p.add_argument("--speed", type=_speed, default=None,
                        help="simulated seconds per wall second, or 'max' (default)")  # fmt: skip
+    run.add_argument("--tariff", type=Path, help="apply this tariff file first (tariffs apply)")
     sim.add_argument("--truth", type=Path, help="write ground truth (JSON lines) here")
     sim.add_argument("--out", type=Path, help="write events to this JSON-lines file, not Kafka")
     sim.add_argument(
@@ -133,7 +134,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     from chargewatch.pipeline import run_pipeline, sim_config
 
     config = sim_config(args.stations, args.days, args.seed, args.sample_interval)
-    return run_pipeline(settings, config, speed=args.speed)
+    return run_pipeline(settings, config, speed=args.speed, tariff_file=args.tariff)
 
 
 def _simulate(args: argparse.Namespace, settings: Settings) -> int:

@@ -22,6 +22,7 @@ from chargewatch.kafka_admin import consumer_lag, ensure_topics
 from chargewatch.settings import Settings
 from chargewatch.simulator import SimConfig, produce, simulate, write_truth
 from chargewatch.summary import format_summary, read_summary
+from chargewatch.tariffs import apply_file
 from sinks.clickhouse import connect, migrate
 
 __all__ = ["Service", "run_pipeline", "wait_caught_up"]
@@ -96,7 +97,9 @@ def wait_caught_up(
     raise ChargewatchError(f"pipeline did not catch up within {timeout:.0f} s")
 
 
-def run_pipeline(settings: Settings, sim: SimConfig, *, speed: float | None) -> int:
+def run_pipeline(
+    settings: Settings, sim: SimConfig, *, speed: float | None, tariff_file: Path | None = None
+) -> int:
     """Run the demo pipeline end to end; return a process exit code."""
     own_broker = "bootstrap" not in settings.kafka.model_fields_set
     port = int(settings.kafka.bootstrap.rsplit(":", 1)[1])
@@ -108,6 +111,9 @@ def run_pipeline(settings: Settings, sim: SimConfig, *, speed: float | None) -> 
     try:
         created = ensure_topics(settings.kafka)
         _say(f"topics ready ({', '.join(created) or 'already there'})")
+        if tariff_file is not None:
+            n = apply_file(settings.kafka, tariff_file)
+            _say(f"tariffs applied from {tariff_file} ({n} records): sessions are priced")
         env: dict[str, Any] = dict(os.environ)
         log_dir = settings.var_dir / "log"
         services = [

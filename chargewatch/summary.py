@@ -16,6 +16,7 @@ class Summary:
     mean_duration_s: float
     idle_share: float
     top_stations: list[tuple[str, int, int]]  # (station, sessions, energy Wh)
+    revenue: list[tuple[str, str, int]]  # (currency, total excl. VAT, CDRs net of credits)
 
 
 def read_summary(client: Any, database: str, top: int = 5) -> Summary:
@@ -32,6 +33,11 @@ def read_summary(client: Any, database: str, top: int = 5) -> Summary:
         f"WHERE status = 'completed' GROUP BY station_id ORDER BY sum(energy_wh) DESC, "
         f"station_id LIMIT {int(top)}"
     ).result_rows
+    revenue = client.query(
+        f"SELECT currency, toString(sum(total_cost_excl_vat)), "
+        f"countIf(NOT credit) - countIf(credit) FROM {database}.cdrs FINAL "
+        f"GROUP BY currency ORDER BY currency"
+    ).result_rows
     return Summary(
         sessions=int(row[0]),
         open_sessions=int(row[1]),
@@ -39,6 +45,7 @@ def read_summary(client: Any, database: str, top: int = 5) -> Summary:
         mean_duration_s=float(row[3] or 0.0),
         idle_share=float(row[4] or 0.0),
         top_stations=[(str(s), int(n), int(e)) for s, n, e in stations],
+        revenue=[(str(c), str(total), int(n)) for c, total, n in revenue],
     )
 
 
@@ -54,8 +61,10 @@ def format_summary(summary: Summary) -> str:
         f"  energy delivered   : {summary.energy_wh / 1000:,.3f} kWh ({summary.energy_wh} Wh)",
         f"  mean duration      : {_hms(summary.mean_duration_s)}",
         f"  idle share         : {summary.idle_share:.1%} of plugged-in time",
-        "  top stations by energy:",
     ]
+    for currency, total, n in summary.revenue:
+        lines.append(f"  billed (CDRs)      : {total} {currency} excl. VAT, {n} CDRs")
+    lines.append("  top stations by energy:")
     for station, n, energy in summary.top_stations:
         lines.append(f"    {station:<12} {n:>4} sessions  {energy / 1000:>10,.3f} kWh")
     return "\n".join(lines)
