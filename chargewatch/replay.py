@@ -72,7 +72,9 @@ def replay_lines(
     cfg = worker or WorkerSettings()
     stitcher = stitcher_for(cfg, pricer=pricer)
     ocpp: OcppIngest | None = None
-    tick_ms = round(cfg.tick_interval_s * 1000)
+    # Event time advances far faster in a replay than in the worker's wall-clock
+    # ticks; silence is never judged finer than the minimum stall time anyway.
+    tick_ms = round(max(cfg.tick_interval_s, cfg.stall_min_s / 5) * 1000)
     order: dict[str, None] = {}
     events = 0
     rejected: list[tuple[int, str]] = []
