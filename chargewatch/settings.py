@@ -77,6 +77,11 @@ class WorkerSettings(BaseSettings):
     auto_close_s: int = Field(
         86_400, ge=1, description="Silent this long: closed as auto_closed at the last reading"
     )
+    closed_retention_s: int = Field(
+        3 * 86_400,
+        ge=0,
+        description="Closed sessions stay in the table (for late events) this long, then go",
+    )
     tick_interval_s: float = Field(
         5.0, gt=0, description="How often the worker looks for stalled sessions"
     )

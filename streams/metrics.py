@@ -14,6 +14,7 @@ __all__ = [
     "EVENTS",
     "REDELIVERED",
     "SESSIONS_EMITTED",
+    "SESSIONS_EXPIRED",
     "SESSIONS_OPEN",
     "SINK_BATCH_SECONDS",
     "SINK_ROWS",
@@ -34,6 +35,9 @@ REDELIVERED = Counter(
     "chargewatch_redelivered_total", "Events seen twice by one worker process and skipped"
 )
 CDRS_ISSUED = Counter("chargewatch_cdrs_total", "OCPI CDRs issued", ["kind"])  # cdr | credit
+SESSIONS_EXPIRED = Counter(
+    "chargewatch_sessions_expired_total", "Closed sessions deleted from the table after retention"
+)
 STATE_WRITES = Counter(
     "chargewatch_state_writes_total", "Session states written to the changelog table"
 )

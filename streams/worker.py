@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import Counter, defaultdict
+from collections import Counter, defaultdict, deque
 from typing import Any
 
 import faust
@@ -72,6 +72,10 @@ class SessionWorker:
         # partition -> session ids whose state changed since the last flush
         self._dirty: dict[int, set[str]] = defaultdict(set)
         self._partition_of: dict[str, int] = {}  # open sessions held in memory
+        # closed sessions kept in the table for late events, per partition, oldest
+        # end first (sessions close roughly in event-time order): (end ms, id)
+        self._closed: dict[int, deque[tuple[int, str]]] = defaultdict(deque)
+        self._retention_ms = cfg.closed_retention_s * 1000
         self._connector_partition: dict[str, int] = {}
         # partition -> (newest event time, wall time when it was seen), both ms
         self._watermarks: dict[int, tuple[int, float]] = {}
@@ -159,7 +163,29 @@ class SessionWorker:
                 self._dirty[partition].add(record.session_id)
                 self._send(record)
                 sent += 1
+        self._expire_closed(now_ms)
         return sent
+
+    def _expire_closed(self, now_ms: float) -> None:
+        """Delete closed sessions older than the retention (a changelog tombstone each)."""
+        store = self._table.data
+        key_partition = getattr(store, "_key_partition", None)
+        for partition, queue in self._closed.items():
+            newest = self._watermarks.get(partition)
+            if newest is None:
+                continue
+            watermark = newest[0] + max(0, round(now_ms - newest[1]))
+            while queue and watermark - queue[0][0] >= self._retention_ms:
+                _, sid = queue.popleft()
+                if sid in self._partition_of:
+                    continue  # re-opened by a late event: it will close (and queue) again
+                key = sid.encode()
+                if store.pop(key, None) is None:
+                    continue  # already expired (queued twice after a correction)
+                if key_partition is not None:
+                    key_partition.pop(key, None)
+                self._table.send_changelog(partition, key, None, value_serializer="raw")
+                metrics.SESSIONS_EXPIRED.inc()
 
     def adopt_open_sessions(self, partitions: set[int]) -> int:
         """After a rebalance: hold the open sessions of these partitions in memory, so
@@ -172,10 +198,14 @@ class SessionWorker:
             if partition not in partitions or key.startswith(_NOT_SESSIONS):
                 continue
             state = restore_state(raw)
-            if not state.closed:
+            if state.closed:
+                self._closed[partition].append((_end_ms(state), state.session_id))
+            else:
                 self.stitcher.adopt(state)
                 self._partition_of[state.session_id] = partition
                 adopted += 1
+        for partition in partitions:
+            self._closed[partition] = deque(sorted(self._closed[partition]))
         return adopted
 
     # -- state persistence --------------------------------------------------
@@ -215,6 +245,7 @@ class SessionWorker:
                     # Closed sessions leave memory; the table keeps them for late events.
                     self.stitcher.evict(sid)
                     self._partition_of.pop(sid, None)
+                    self._closed[partition].append((_end_ms(state), sid))
             sids.clear()
         if self.ocpp is not None:
             for partition, context_key, context in self.ocpp.dirty():
@@ -250,6 +281,15 @@ class SessionWorker:
             if partition in partitions:
                 self.stitcher.evict(sid)
                 del self._partition_of[sid]
+        for partition in partitions:
+            self._closed.pop(partition, None)
+
+
+def _end_ms(state: SessionState) -> int:
+    for candidate in (state.stopped_ms, state.auto_closed_ms, state.last_ms):
+        if candidate is not None:
+            return candidate
+    return 0
 
 
 class StateFlushSensor(faust.Sensor):

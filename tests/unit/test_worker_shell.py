@@ -1,0 +1,110 @@
+"""The worker shell in memory: what reaches the topics and the changelog table
+(the middle test tier - no broker; the real one is in tests/integration)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from chargewatch.settings import WorkerSettings
+from streams.core.events import encode_event
+from streams.worker import SessionWorker
+from tests.factories import sample, started, state, stopped
+
+
+@dataclass
+class FakeTopic:
+    sent: list[tuple[bytes | None, bytes]] = field(default_factory=list)
+
+    def send_soon(self, *, key: bytes | None, value: bytes) -> None:
+        self.sent.append((key, value))
+
+
+@dataclass
+class FakeTable:
+    data: dict[bytes, bytes] = field(default_factory=dict)
+    changelog: list[tuple[int, bytes, bytes | None]] = field(default_factory=list)
+
+    def send_changelog(self, partition: int, key: bytes, value: bytes | None, **_: Any) -> None:
+        self.changelog.append((partition, key, value))
+
+
+@dataclass
+class Message:
+    value: bytes
+    partition: int = 3
+    offset: int = 0
+    topic: str = "chargewatch.events"
+    key: bytes = b"CP-0001"
+
+
+def shell(table: FakeTable, **cfg: Any) -> tuple[SessionWorker, FakeTopic, FakeTopic]:
+    sessions, dead = FakeTopic(), FakeTopic()
+    worker = SessionWorker(
+        table=table,
+        sessions_topic=sessions,
+        deadletter_topic=dead,
+        cdrs_topic=FakeTopic(),
+        cfg=WorkerSettings(**cfg),
+    )
+    return worker, sessions, dead
+
+
+def session() -> list[Any]:
+    return [started("w1", 0, meter=0), state("w1", 0, "charging"),
+            sample("w1", 600, 2_000), stopped("w1", 1200, meter=4_000)]  # fmt: skip
+
+
+def test_state_reaches_the_table_only_at_flush_once_per_session() -> None:
+    table = FakeTable()
+    worker, sessions, _ = shell(table)
+    for offset, event in enumerate(session()):
+        worker.handle(Message(encode_event(event), offset=offset))
+    assert table.changelog == []  # nothing per event
+    assert json.loads(sessions.sent[-1][1])["status"] == "completed"
+    assert worker.flush() == 2  # the session, and its connector's last stop
+    assert [(p, k) for p, k, _ in table.changelog] == [
+        (3, b"w1"), (3, b"connector|default|CP-0001|1")
+    ]  # fmt: skip
+    assert worker.stitcher.get("w1") is None  # closed: out of memory, in the table
+    assert worker.flush() == 0
+
+
+def test_bad_input_goes_to_the_dead_letter_topic_with_its_reason() -> None:
+    worker, _, dead = shell(FakeTable())
+    worker.handle(Message(b"\xff not json", offset=7))
+    [(key, value)] = dead.sent
+    letter = json.loads(value)
+    assert key == b"CP-0001" and letter["reason"] == "decode_error"
+    assert (letter["source_topic"], letter["source_partition"], letter["source_offset"]) == (
+        "chargewatch.events", 3, 7
+    )  # fmt: skip
+
+
+def test_a_restarted_worker_corrects_a_closed_session_from_the_table() -> None:
+    table = FakeTable()
+    worker, _, _ = shell(table)
+    for event in session():
+        worker.handle(Message(encode_event(event)))
+    worker.flush()
+    again, sessions, _ = shell(table)  # a new process, same table
+    again.handle(Message(encode_event(state("w1", 900, "suspended_ev"))))
+    record = json.loads(sessions.sent[-1][1])
+    assert record["correction"] is True and record["version"] > 1
+    assert (record["charging_s"], record["idle_s"]) == (900, 300)
+
+
+def test_closed_sessions_leave_the_table_after_the_retention() -> None:
+    table = FakeTable()
+    worker, _, _ = shell(table, closed_retention_s=3600)
+    for event in session():
+        worker.handle(Message(encode_event(event)))
+    worker.flush()
+    worker.handle(Message(encode_event(started("w2", 1200 + 3000, meter=4_000))))
+    worker.tick(now_ms=0)  # watermark 50 min after the stop: kept
+    assert b"w1" in table.data
+    worker.handle(Message(encode_event(sample("w2", 1200 + 3700, 4_100))))
+    worker.tick(now_ms=0)  # watermark past the retention: a tombstone
+    assert b"w1" not in table.data
+    assert (3, b"w1", None) in table.changelog
