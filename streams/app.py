@@ -118,14 +118,22 @@ def build_app(
     @app.on_partitions_assigned.connect
     async def on_assigned(_sender: Any, /, *args: Any, signal: Any, **_: Any) -> None:
         assigned: set[Any] = args[0] if args else set()
-        pending_adoption.update(
+        # Faust hands over the whole new assignment: own and adopt exactly that.
+        mine = {
             tp.partition for tp in assigned if tp.topic in (kafka.events_topic, kafka.ocpp_topic)
-        )
+        }
+        shell.owned = set(mine)
+        pending_adoption.clear()
+        pending_adoption.update(mine)
 
     @app.on_partitions_revoked.connect
     async def on_revoked(_sender: Any, /, *args: Any, signal: Any, **_: Any) -> None:
         revoked: set[Any] = args[0] if args else set()
         inputs = (kafka.events_topic, kafka.ocpp_topic)
-        shell.forget_partitions({tp.partition for tp in revoked if tp.topic in inputs})
+        gone = {tp.partition for tp in revoked if tp.topic in inputs}
+        if shell.owned is not None:
+            shell.owned.difference_update(gone)
+        pending_adoption.difference_update(gone)
+        shell.forget_partitions(gone)
 
     return app, shell

@@ -80,6 +80,10 @@ class SessionWorker:
         # partition -> (newest event time, wall time when it was seen), both ms
         self._watermarks: dict[int, tuple[int, float]] = {}
         self._counts: Counter[str] = Counter()
+        # Partitions of the input topics this worker owns now (None: not told yet).
+        # A message of any other partition is a zombie - buffered before a
+        # revocation - and its new owner processes it: touching state would race.
+        self.owned: set[int] | None = None
         self.ocpp = (
             OcppIngest(normaliser, table.data, cfg.tenant) if normaliser is not None else None
         )
@@ -87,6 +91,8 @@ class SessionWorker:
     # -- hot path -----------------------------------------------------------
     def handle(self, message: Any) -> None:
         """Process one Kafka message of the canonical events topic."""
+        if self.owned is not None and message.partition not in self.owned:
+            return
         try:
             ev = decode_event(message.value)
         except InputError as exc:
@@ -98,6 +104,8 @@ class SessionWorker:
         """Process one OCPP envelope: normalise, then stitch each event."""
         if self.ocpp is None:
             raise ConfigurationError("OCPP input needs CHARGEWATCH_PRIVACY_TOKEN_HMAC_KEY")
+        if self.owned is not None and message.partition not in self.owned:
+            return
         try:
             events = self.ocpp.normalise(message.value, message.partition)
         except InputError as exc:
@@ -235,6 +243,9 @@ class SessionWorker:
         started = time.perf_counter()
         writes = 0
         for partition, sids in self._dirty.items():
+            if self.owned is not None and partition not in self.owned:
+                sids.clear()  # revoked: the new owner has (or will rebuild) this state
+                continue
             for sid in sids:
                 state = self.stitcher.get(sid)
                 if state is None:

@@ -48,9 +48,16 @@ def assert_sessions_equal_truth(pipeline: Pipeline, truth: list[GroundTruth]) ->
         f"missing {len(set(want) - set(got))}, unexpected {len(set(got) - set(want))}"
     )
     mismatched = [sid for sid in want if got[sid] != want[sid]]
-    assert not mismatched, (
-        f"{len(mismatched)} differ, e.g. {got[mismatched[0]]} != {want[mismatched[0]]}"
-    )
+    if mismatched:
+        first = mismatched[0]
+        history = pipeline.query(
+            f"SELECT version, status, energy_wh, duration_s, flags, inserted_at "
+            f"FROM {db}.sessions WHERE session_id = '{first}' ORDER BY version, inserted_at"
+        )
+        pytest.fail(
+            f"{len(mismatched)} sessions differ, e.g. {got[first]} != {want[first]}; "
+            f"its stored versions: {history}"
+        )
     # and the latest-version view agrees with FINAL
     (n_latest,) = pipeline.query(f"SELECT count() FROM {db}.sessions_latest")[0]
     assert n_latest == len(truth)
