@@ -12,10 +12,10 @@ __all__ = [
     "CDRS_ISSUED",
     "DEADLETTERS",
     "EVENTS",
-    "REDELIVERED",
     "SESSIONS_EMITTED",
     "SESSIONS_EXPIRED",
     "SESSIONS_OPEN",
+    "SESSIONS_UNAUTHORISED",
     "SINK_BATCH_SECONDS",
     "SINK_ROWS",
     "STATE_FLUSH_SECONDS",
@@ -31,10 +31,11 @@ SESSIONS_EMITTED = Counter(
     "chargewatch_session_records_total", "Session records emitted", ["status"]
 )
 SESSIONS_OPEN = Gauge("chargewatch_sessions_open", "Open sessions held in worker memory")
-REDELIVERED = Counter(
-    "chargewatch_redelivered_total", "Events seen twice by one worker process and skipped"
-)
 CDRS_ISSUED = Counter("chargewatch_cdrs_total", "OCPI CDRs issued", ["kind"])  # cdr | credit
+SESSIONS_UNAUTHORISED = Counter(
+    "chargewatch_sessions_unauthorised_total",
+    "Sessions closed without an accepted authorisation (counted at their first final record)",
+)
 SESSIONS_EXPIRED = Counter(
     "chargewatch_sessions_expired_total", "Closed sessions deleted from the table after retention"
 )

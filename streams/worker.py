@@ -134,6 +134,12 @@ class SessionWorker:
     def _send(self, record: SessionOut) -> None:
         self._sessions_topic.send_soon(key=record.session_id.encode(), value=encode_record(record))
         metrics.SESSIONS_EMITTED.labels(record.status).inc()
+        if (
+            record.status in ("completed", "auto_closed")
+            and not record.correction
+            and "not_authorised" in record.flags
+        ):
+            metrics.SESSIONS_UNAUTHORISED.inc()
         cdrs = self.stitcher.cdrs_out
         if cdrs:
             for cdr in cdrs:

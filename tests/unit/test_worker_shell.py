@@ -71,6 +71,21 @@ def test_state_reaches_the_table_only_at_flush_once_per_session() -> None:
     assert worker.flush() == 0
 
 
+def test_sessions_without_an_accepted_authorisation_are_flagged_and_counted() -> None:
+    from streams import metrics
+    from tests.factories import authorised
+
+    before = metrics.SESSIONS_UNAUTHORISED._value.get()
+    worker, sessions, _ = shell(FakeTable())
+    events = [started("u1", 0, meter=0), authorised("u1", 0, result="blocked"),
+              stopped("u1", 60, meter=10)]  # fmt: skip
+    for event in events:
+        worker.handle(Message(encode_event(event)))
+    worker.handle(Message(encode_event(stopped("u1", 60, meter=10))))  # redelivered
+    assert "not_authorised" in json.loads(sessions.sent[-1][1])["flags"]
+    assert metrics.SESSIONS_UNAUTHORISED._value.get() == before + 1
+
+
 def test_bad_input_goes_to_the_dead_letter_topic_with_its_reason() -> None:
     worker, _, dead = shell(FakeTable())
     worker.handle(Message(b"\xff not json", offset=7))
