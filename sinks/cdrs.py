@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from clickhouse_connect.driver.exceptions import ClickHouseError
 from pydantic import ValidationError
 
-from chargewatch.errors import DecodeError, StorageError
+from chargewatch.errors import DecodeError
 from schemas.cdr import Cdr
 from schemas.tariff import load_ocpi_json
+from sinks.clickhouse import insert_rows
 
 __all__ = ["CDR_COLUMNS", "cdr_row", "decode_cdr", "insert_cdrs"]
 
@@ -64,10 +64,4 @@ def cdr_row(cdr: Cdr, raw: bytes) -> list[Any]:
 
 
 def insert_cdrs(client: Any, database: str, rows: Sequence[list[Any]]) -> int:
-    if not rows:
-        return 0
-    try:
-        client.insert(f"{database}.cdrs", list(rows), column_names=list(CDR_COLUMNS))
-    except ClickHouseError as exc:
-        raise StorageError(f"insert of {len(rows)} CDR rows failed: {exc}") from exc
-    return len(rows)
+    return insert_rows(client, f"{database}.cdrs", rows, CDR_COLUMNS)

@@ -9,6 +9,7 @@ running (``make run`` prints its summary after stopping the sink).
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from importlib import resources
 from typing import Any
 
@@ -18,7 +19,7 @@ from clickhouse_connect.driver.exceptions import ClickHouseError
 from chargewatch.errors import ConfigurationError, MigrationError, StorageError
 from chargewatch.settings import ClickHouseSettings
 
-__all__ = ["connect", "migrate", "migrations"]
+__all__ = ["connect", "insert_rows", "migrate", "migrations"]
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -81,3 +82,16 @@ def migrate(client: Any, database: str) -> list[int]:
             raise MigrationError(f"migration {version:04d}_{name} failed: {exc}") from exc
         applied.append(version)
     return applied
+
+
+def insert_rows(
+    client: Any, table: str, rows: Sequence[Sequence[Any]], columns: Sequence[str]
+) -> int:
+    """One batch insert into ``table`` (database-qualified); the rows inserted."""
+    if not rows:
+        return 0
+    try:
+        client.insert(table, list(rows), column_names=list(columns))
+    except ClickHouseError as exc:
+        raise StorageError(f"insert of {len(rows)} rows into {table} failed: {exc}") from exc
+    return len(rows)

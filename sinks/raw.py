@@ -7,9 +7,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from clickhouse_connect.driver.exceptions import ClickHouseError
 
-from chargewatch.errors import StorageError
+from sinks.clickhouse import insert_rows
 
 __all__ = ["RAW_COLUMNS", "insert_raw", "raw_row", "read_raw"]
 
@@ -48,13 +47,7 @@ def raw_row(topic: str, partition: int, offset: int, key: bytes | None, value: b
 
 
 def insert_raw(client: Any, database: str, rows: Sequence[list[Any]]) -> int:
-    if not rows:
-        return 0
-    try:
-        client.insert(f"{database}.ocpp_raw", list(rows), column_names=list(RAW_COLUMNS))
-    except ClickHouseError as exc:
-        raise StorageError(f"insert of {len(rows)} raw envelopes failed: {exc}") from exc
-    return len(rows)
+    return insert_rows(client, f"{database}.ocpp_raw", rows, RAW_COLUMNS)
 
 
 def read_raw(client: Any, database: str, topic: str | None = None) -> Iterator[bytes]:

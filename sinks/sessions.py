@@ -7,9 +7,9 @@ from decimal import Decimal
 from typing import Any
 
 import msgspec
-from clickhouse_connect.driver.exceptions import ClickHouseError
 
-from chargewatch.errors import DecodeError, StorageError
+from chargewatch.errors import DecodeError
+from sinks.clickhouse import insert_rows
 from streams.core.record import SessionOut
 
 __all__ = ["COLUMNS", "decode_record", "insert_sessions"]
@@ -44,12 +44,4 @@ def _row(record: SessionOut) -> list[Any]:
 
 def insert_sessions(client: Any, database: str, records: Sequence[SessionOut]) -> int:
     """Insert records (any versions, any duplicates: the table keeps the latest)."""
-    if not records:
-        return 0
-    try:
-        client.insert(
-            f"{database}.sessions", [_row(r) for r in records], column_names=list(COLUMNS)
-        )
-    except ClickHouseError as exc:
-        raise StorageError(f"insert of {len(records)} session rows failed: {exc}") from exc
-    return len(records)
+    return insert_rows(client, f"{database}.sessions", [_row(r) for r in records], COLUMNS)
