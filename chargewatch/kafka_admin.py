@@ -8,7 +8,7 @@ from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-def
 from chargewatch.errors import BrokerError
 from chargewatch.settings import KafkaSettings
 
-__all__ = ["consumer_lag", "ensure_topics", "topic_specs"]
+__all__ = ["consumer_lag", "ensure_topics", "partition_lags", "topic_specs"]
 
 
 def topic_specs(cfg: KafkaSettings) -> dict[str, dict[str, str]]:
@@ -56,6 +56,11 @@ def ensure_topics(cfg: KafkaSettings, timeout: float = 30.0) -> list[str]:
 
 def consumer_lag(bootstrap: str, group: str, topic: str, timeout: float = 10.0) -> int:
     """Messages in ``topic`` not yet committed by consumer group ``group``."""
+    return sum(partition_lags(bootstrap, group, topic, timeout).values())
+
+
+def partition_lags(bootstrap: str, group: str, topic: str, timeout: float = 10.0) -> dict[int, int]:
+    """Per partition of ``topic``: messages not yet committed by ``group``."""
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group,
                          "enable.auto.commit": False})  # fmt: skip
     try:
@@ -63,11 +68,11 @@ def consumer_lag(bootstrap: str, group: str, topic: str, timeout: float = 10.0) 
         partitions = meta.topics[topic].partitions
         tps = [TopicPartition(topic, p) for p in partitions]
         committed = consumer.committed(tps, timeout=timeout)
-        lag = 0
+        lags: dict[int, int] = {}
         for tp in committed:
             _, high = consumer.get_watermark_offsets(tp, timeout=timeout)
-            lag += high - max(tp.offset, 0)
-        return lag
+            lags[tp.partition] = high - max(tp.offset, 0)
+        return lags
     except KafkaException as exc:
         raise BrokerError(f"cannot read lag of {group} on {topic}: {exc}") from exc
     finally:

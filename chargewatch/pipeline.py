@@ -18,7 +18,7 @@ from typing import IO, Any
 
 from chargewatch.broker import broker_down, broker_up
 from chargewatch.errors import ChargewatchError
-from chargewatch.kafka_admin import consumer_lag, ensure_topics
+from chargewatch.kafka_admin import consumer_lag, ensure_topics, partition_lags
 from chargewatch.settings import Settings
 from chargewatch.simulator import SimConfig, produce, simulate, write_truth
 from chargewatch.summary import format_summary, read_summary
@@ -94,7 +94,24 @@ def wait_caught_up(
         if quiet >= 2:
             return
         time.sleep(1.0)
-    raise ChargewatchError(f"pipeline did not catch up within {timeout:.0f} s")
+    raise ChargewatchError(
+        f"pipeline did not catch up within {timeout:.0f} s: " + _lag_report(settings)
+    )
+
+
+def _lag_report(settings: Settings) -> str:
+    """Where the lag is, per group, topic and partition (for a timeout message)."""
+    k = settings.kafka
+    parts = []
+    for group, topics in (
+        (settings.worker.app_id, (k.events_topic, k.ocpp_topic)),
+        (settings.sink.group_id, (k.sessions_topic, k.cdrs_topic, k.ocpp_topic)),
+    ):
+        for topic in topics:
+            lags = {p: n for p, n in partition_lags(k.bootstrap, group, topic).items() if n}
+            if lags:
+                parts.append(f"{group} {topic} {lags}")
+    return "; ".join(parts) or "no lag left"
 
 
 def run_pipeline(
