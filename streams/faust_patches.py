@@ -1,17 +1,33 @@
-"""One targeted fix to faust-streaming's offset bookkeeping, applied at start-up.
+"""Two targeted fixes to faust-streaming's offset bookkeeping, applied at start-up.
 
-The symptom (robinhood/faust#625, "Offsets not committed due to duplicate in
-_acked"): after a worker restarts, Faust's gap tracking adds offsets that were
-also acked to ``Consumer._acked[tp]``. ``Consumer._new_offset`` commits only
-the first run of *consecutive* offsets, and a duplicate breaks the run, so the
-committed offset advances by one or two messages per commit interval while
-the worker has long processed everything: here a 20k-event backlog took a
-minute to commit after a SIGKILL instead of a second.
+1. Duplicate acked offsets. The symptom (robinhood/faust#625, "Offsets not
+committed due to duplicate in _acked"): after a worker restarts, Faust's gap
+tracking adds offsets that were also acked to ``Consumer._acked[tp]``.
+``Consumer._new_offset`` commits only the first run of *consecutive* offsets,
+and a duplicate breaks the run, so the committed offset advances by one or two
+messages per commit interval while the worker has long processed everything:
+here a 20k-event backlog took a minute to commit after a SIGKILL, not a second.
 
 A duplicate offset carries no information, so removing duplicates before
-Faust computes the offset to commit is always safe. Pinned to the faust
-versions this was checked against (``pyproject.toml``); the restart
-integration test fails (by timeout) if a new version breaks it.
+Faust computes the offset to commit is always safe.
+
+2. A fetch that straddles a rebalance. ``Consumer.getmany`` reads the
+consumer generation *after* the records of a fetch arrive, so a fetch issued
+before a rebalance and answered after it passes as current. Its records
+continue the *old* fetch position, which is ahead of the committed offset the
+new assignment seeks to (revocation does not commit here). The fetch loop
+processes them and moves its read offset ahead; the records re-fetched from
+the committed offset are then below the read offset and dropped, never acked;
+and ``_new_offset`` refuses to commit past the hole: the group's committed
+offset stops for good while the worker looks idle (seen about one run in five
+after a SIGKILL restart or a second worker joining). The fix drops a fetch
+during which a rebalance started: every rebalance ends with Faust seeking
+each assigned partition to its committed offset, so those records are fetched
+again, in order, under the new assignment.
+
+Pinned to the faust versions these were checked against (``pyproject.toml``);
+the restart and scale-out integration tests fail (by timeout) if a new
+version breaks them.
 """
 
 from __future__ import annotations
@@ -21,7 +37,7 @@ from typing import Any
 
 from faust.transport.consumer import Consumer
 
-__all__ = ["apply_faust_patches", "dedupe_acked_offsets"]
+__all__ = ["apply_faust_patches", "dedupe_acked_offsets", "drop_fetches_across_rebalance"]
 
 
 def dedupe_acked_offsets(consumer: Any, tp: Any) -> None:
@@ -31,8 +47,35 @@ def dedupe_acked_offsets(consumer: Any, tp: Any) -> None:
         acked[:] = sorted(set(acked))
 
 
+def _rebalance_mark(consumer: Any) -> tuple[int, int, int]:
+    # A resync (streams.commit_watchdog) re-seeks every partition like a rebalance.
+    app = consumer.app
+    resyncs = getattr(consumer, "_chargewatch_resyncs", 0)
+    return app.rebalancing_count, app.consumer_generation_id, resyncs
+
+
+def drop_fetches_across_rebalance(original: Any) -> Any:
+    """Wrap ``Consumer._wait_next_records``: a fetch answered after a rebalance
+    began returns no records (they are re-fetched from the committed offsets)."""
+
+    @functools.wraps(original)
+    async def _wait_next_records(self: Any, timeout: float) -> Any:
+        before = _rebalance_mark(self)
+        records, active_partitions = await original(self, timeout)
+        if records and _rebalance_mark(self) != before:
+            return {}, active_partitions
+        return records, active_partitions
+
+    _wait_next_records._chargewatch_patched = True  # type: ignore[attr-defined]
+    return _wait_next_records
+
+
 def apply_faust_patches() -> None:
-    """Idempotently install the fix on ``faust.transport.consumer.Consumer``."""
+    """Idempotently install both fixes on ``faust.transport.consumer.Consumer``."""
+    if not getattr(Consumer._wait_next_records, "_chargewatch_patched", False):
+        Consumer._wait_next_records = drop_fetches_across_rebalance(  # type: ignore[method-assign]
+            Consumer._wait_next_records
+        )
     original = Consumer._new_offset
     if getattr(original, "_chargewatch_patched", False):
         return

@@ -1,13 +1,19 @@
-"""The duplicate-offset fix to Faust's commit bookkeeping."""
+"""The two fixes to Faust's offset bookkeeping (``streams.faust_patches``)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
+from types import SimpleNamespace
 from typing import Any
 
 from faust.transport.consumer import Consumer
 
-from streams.faust_patches import apply_faust_patches, dedupe_acked_offsets
+from streams.faust_patches import (
+    apply_faust_patches,
+    dedupe_acked_offsets,
+    drop_fetches_across_rebalance,
+)
 
 
 class _Bookkeeping:
@@ -38,3 +44,47 @@ def test_patched_new_offset_commits_the_whole_run_despite_duplicates() -> None:
     assert original(_Bookkeeping(list(acked), committed=4561), "tp") == 4563
     # ... the patched version commits everything acked.
     assert patched(_Bookkeeping(list(acked), committed=4561), "tp") == 6000
+
+
+class _Fetching:
+    """A consumer whose fetch is answered while (maybe) a rebalance happens."""
+
+    def __init__(self, rebalance_during_fetch: bool, new_generation: bool = True) -> None:
+        self.app = SimpleNamespace(rebalancing_count=3, consumer_generation_id=7)
+        self._rebalance = rebalance_during_fetch
+        self._new_generation = new_generation
+
+    async def fetch(self, timeout: float) -> tuple[dict[str, list[int]], set[str]]:
+        await asyncio.sleep(0)
+        if self._rebalance:
+            self.app.rebalancing_count += 1  # on_rebalance_start
+            if self._new_generation:
+                self.app.consumer_generation_id += 1  # on_partitions_assigned
+        return {"tp": [120, 121, 122]}, {"tp"}
+
+
+def _wait(consumer: _Fetching) -> tuple[dict[str, list[int]], set[str]]:
+    wrapped = drop_fetches_across_rebalance(type(consumer).fetch)
+    result: tuple[dict[str, list[int]], set[str]] = asyncio.run(wrapped(consumer, 1.0))
+    return result
+
+
+def test_a_fetch_without_a_rebalance_is_delivered() -> None:
+    assert _wait(_Fetching(rebalance_during_fetch=False)) == ({"tp": [120, 121, 122]}, {"tp"})
+
+
+def test_a_fetch_answered_after_a_rebalance_is_dropped() -> None:
+    assert _wait(_Fetching(rebalance_during_fetch=True)) == ({}, {"tp"})
+
+
+def test_a_fetch_answered_while_a_rebalance_is_still_running_is_dropped() -> None:
+    # revoked, not yet re-assigned: the generation has not moved yet
+    assert _wait(_Fetching(rebalance_during_fetch=True, new_generation=False)) == ({}, {"tp"})
+
+
+def test_the_fetch_fix_is_installed_once() -> None:
+    apply_faust_patches()
+    first = Consumer.__dict__["_wait_next_records"]
+    apply_faust_patches()
+    assert Consumer.__dict__["_wait_next_records"] is first
+    assert getattr(first, "_chargewatch_patched", False)
