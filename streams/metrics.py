@@ -10,6 +10,7 @@ from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 __all__ = [
     "CDRS_ISSUED",
+    "COMMIT_RESYNCS",
     "DEADLETTERS",
     "EVENTS",
     "SESSIONS_EMITTED",
@@ -44,6 +45,10 @@ STATE_WRITES = Counter(
 )
 STATE_FLUSH_SECONDS = Histogram(
     "chargewatch_state_flush_seconds", "Time to write dirty session state and ack its events"
+)
+COMMIT_RESYNCS = Counter(
+    "chargewatch_commit_resyncs_total",
+    "Times the worker found a committed offset stuck and re-read from it",
 )
 SINK_ROWS = Counter("chargewatch_sink_rows_total", "Rows inserted into ClickHouse", ["table"])
 SINK_BATCH_SECONDS = Histogram(
