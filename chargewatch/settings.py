@@ -88,6 +88,18 @@ class WorkerSettings(BaseSettings):
     commit_interval_s: float = Field(
         1.0, gt=0, description="Offset commit interval; dirty session state is written just before"
     )
+    batch_lane: bool = Field(
+        True,
+        description="Drain the input topics a fetched batch at a time (streams.batch_lane) "
+        "instead of through Faust's per-message agent path",
+    )
+    max_poll_records: int = Field(2000, ge=1, description="Most records per fetch")
+    commit_stuck_after_s: float = Field(
+        30.0,
+        gt=0,
+        description="A partition read past a committed offset that has not moved for this "
+        "long is re-read from that offset (streams.commit_watchdog)",
+    )
     data_dir: Path = Field(Path("var/faust"), description="Faust local state directory")
     session_timeout_s: float = Field(
         10.0,

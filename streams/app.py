@@ -22,6 +22,8 @@ from typing import Any, cast
 import faust
 
 from chargewatch.settings import Settings
+from streams.batch_lane import BatchHandler, BatchLane, install_batch_lane
+from streams.commit_watchdog import CommitWatchdog, readings, resync_to_committed
 from streams.core.ocpp import OcppNormaliser
 from streams.core.session_pricing import SessionPricer
 from streams.faust_patches import apply_faust_patches
@@ -34,6 +36,19 @@ log = logging.getLogger(__name__)
 
 def _broker_url(bootstrap: str) -> str:
     return ";".join(f"kafka://{host.strip()}" for host in bootstrap.split(",") if host.strip())
+
+
+def _batch_lane(
+    app: faust.App, shell: SessionWorker, events: str, ocpp: str, with_ocpp: bool
+) -> BatchLane | None:
+    if not shell.cfg.batch_lane:
+        return None
+    handlers: dict[str, BatchHandler] = {events: shell.handle_batch}
+    if with_ocpp:
+        handlers[ocpp] = shell.handle_ocpp_batch
+    lane = BatchLane(handlers)
+    install_batch_lane(app, lane)
+    return lane
 
 
 def build_app(
@@ -63,6 +78,7 @@ def build_app(
         table_standby_replicas=0,
         web_enabled=False,
         stream_wait_empty=False,
+        broker_max_poll_records=worker_cfg.max_poll_records,
     )
     events = app.topic(kafka.events_topic, key_type=bytes, value_type=bytes)
     sessions = app.topic(kafka.sessions_topic, key_type=bytes, value_type=bytes)
@@ -86,8 +102,13 @@ def build_app(
         normaliser=normaliser,
     )
     app.sensors.add(StateFlushSensor(shell))
+    lane = _batch_lane(app, shell, kafka.events_topic, kafka.ocpp_topic, normaliser is not None)
     pending_adoption: set[int] = set()
+    inputs = {kafka.events_topic, kafka.ocpp_topic}
+    watchdog = CommitWatchdog(stuck_after_s=worker_cfg.commit_stuck_after_s)
 
+    # With the batch lane on (the default) these agents only declare the
+    # subscription: the lane hands their topics' records to the shell directly.
     # concurrency=1 on purpose: agents with concurrency > 1 can lose messages on
     # restart (faust-streaming #606), and one instance per partition set keeps
     # the in-memory state single-owner. Events are acked as they are processed;
@@ -109,11 +130,20 @@ def build_app(
     @app.timer(interval=worker_cfg.tick_interval_s, name="silence")  # type: ignore[untyped-decorator]
     async def silence() -> None:
         recovery = cast(Any, app.tables).recovery  # TableManagerT does not declare it
-        if pending_adoption and recovery.completed.is_set():
+        # ``rebalancing`` ends once this assignment's tables are recovered
+        # (``recovery.completed`` stays set from the first recovery on).
+        if pending_adoption and not app.rebalancing and recovery.completed.is_set():
             adopted = shell.adopt_open_sessions(set(pending_adoption))
             log.info("holding %d open sessions of partitions %s", adopted, pending_adoption)
             pending_adoption.clear()
         shell.tick(time.time() * 1000)
+        if app.rebalancing or not recovery.completed.is_set():
+            return  # a rebalance re-seeks every partition anyway
+        consumer = cast(Any, app.consumer)
+        stuck = watchdog.stuck(readings(consumer, inputs), time.monotonic())
+        if stuck:
+            await resync_to_committed(consumer, stuck)
+            watchdog.forget()
 
     @app.on_partitions_assigned.connect
     async def on_assigned(_sender: Any, /, *args: Any, signal: Any, **_: Any) -> None:
@@ -135,5 +165,7 @@ def build_app(
             shell.owned.difference_update(gone)
         pending_adoption.difference_update(gone)
         shell.forget_partitions(gone)
+        if lane is not None:
+            lane.forget(revoked)
 
     return app, shell

@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter, defaultdict, deque
+from collections.abc import Sequence
 from typing import Any
 
 import faust
@@ -62,6 +63,7 @@ class SessionWorker:
         pricer: SessionPricer | None = None,
         normaliser: OcppNormaliser | None = None,
     ) -> None:
+        self.cfg = cfg
         self._table = table
         self._sessions_topic = sessions_topic
         self._deadletter_topic = deadletter_topic
@@ -99,6 +101,23 @@ class SessionWorker:
             self._reject(exc, message)
             return
         self._apply(ev, message.partition)
+
+    def handle_batch(self, partition: int, records: Sequence[Any]) -> None:
+        """A fetched batch of one partition of the events topic (``streams.batch_lane``)."""
+        if self.owned is not None and partition not in self.owned:
+            return
+        for record in records:
+            try:
+                ev = decode_event(record.value)
+            except InputError as exc:
+                self._reject(exc, record)
+                continue
+            self._apply(ev, partition)
+
+    def handle_ocpp_batch(self, partition: int, records: Sequence[Any]) -> None:
+        """A fetched batch of one partition of the OCPP topic (``streams.batch_lane``)."""
+        for record in records:
+            self.handle_ocpp(record)
 
     def handle_ocpp(self, message: Any) -> None:
         """Process one OCPP envelope: normalise, then stitch each event."""
@@ -264,10 +283,6 @@ class SessionWorker:
                     self._partition_of.pop(sid, None)
                     self._closed[partition].append((_end_ms(state), sid))
             sids.clear()
-        if self.ocpp is not None:
-            for partition, context_key, context in self.ocpp.dirty():
-                self._write(partition, context_key, context)
-                writes += 1
         if self.ocpp is not None:
             for partition, context_key, context in self.ocpp.dirty():
                 self._write(partition, context_key, context)
