@@ -82,15 +82,22 @@ class Pipeline:
         self.services[name] = service
         return service
 
-    def produce(self, events: Iterable[Event]) -> int:
+    def produce(self, events: Iterable[Event], rate: float | None = None) -> int:
+        """Produce canonical events, at ``rate`` per second if given (else at once)."""
         producer = Producer({"bootstrap.servers": self.bootstrap, "linger.ms": 20})
         topic = f"{self.name}.events"
+        started = time.monotonic()
         n = 0
         for event in events:
             producer.produce(topic, key=event.station_id.encode(), value=encode_event(event))
             n += 1
             if n % 10_000 == 0:
                 producer.poll(0)
+            if rate is not None and n % 100 == 0:
+                producer.poll(0)
+                ahead = n / rate - (time.monotonic() - started)
+                if ahead > 0:
+                    time.sleep(ahead)
         producer.flush(30)
         return n
 

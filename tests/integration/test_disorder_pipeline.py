@@ -50,11 +50,14 @@ def test_duplicates_shuffle_and_two_sigkills_give_the_ground_truth(pipeline: Pip
         worker = pipeline.start("worker")
         time.sleep(6)  # started and busy
         feeder = threading.Thread(
-            target=pipeline.produce, args=(stream[third * (kill + 1) : third * (kill + 2)],)
+            target=pipeline.produce,
+            args=(stream[third * (kill + 1) : third * (kill + 2)],),
+            kwargs={"rate": 3000.0},
         )
         feeder.start()
         time.sleep(1.0)
         assert worker.alive()
+        assert feeder.is_alive(), "the kill must happen while events are still arriving"
         worker.kill()
         feeder.join()
     pipeline.produce(stream[third * 3 :])

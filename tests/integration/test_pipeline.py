@@ -82,15 +82,18 @@ def test_worker_killed_mid_stream_loses_and_doubles_nothing(pipeline: Pipeline) 
     pipeline.start("sink")
     pipeline.produce(events[:half])
     worker = pipeline.start("worker")
-    # Let the worker get going, then kill it while it still has work to do.
-    time.sleep(6)
-    feeder = threading.Thread(target=pipeline.produce, args=(events[half:],))
+    settings = pipeline.settings()
+    group, topic = settings.worker.app_id, settings.kafka.events_topic
+    # Let the worker get going (it has committed part of the backlog) ...
+    pipeline.wait_for(lambda: consumer_lag(pipeline.bootstrap, group, topic) < half)
+    # ... then kill it while events keep arriving: it dies with events processed
+    # but not committed, and with events it never saw.
+    feeder = threading.Thread(target=pipeline.produce, args=(events[half:],),
+                              kwargs={"rate": 3000.0})  # fmt: skip
     feeder.start()
     time.sleep(1.0)
     assert worker.alive()
-    settings = pipeline.settings()
-    lag = consumer_lag(pipeline.bootstrap, settings.worker.app_id, settings.kafka.events_topic)
-    assert lag > 0, "the kill must happen while the worker still has events to process"
+    assert feeder.is_alive(), "the kill must happen while events are still arriving"
     worker.kill()  # SIGKILL: no shutdown hook runs, nothing is flushed
     feeder.join()
     pipeline.start("worker")  # a fresh process resumes from the changelog + offsets
