@@ -56,7 +56,7 @@ format: install ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-bench: install kafka-jars ## throughput of the core (replay) and of the worker on the real broker
+bench: install kafka-jars ## speed and scale figures with their targets (replay, worker, scale-out, recovery, latency, memory)
 	$(BIN)/python -m bench
 
 up: kafka-jars ## start the project's Kafka broker (127.0.0.1:9092, data in var/kafka)

@@ -32,13 +32,6 @@ def messy_stream(events: list[Event], seed: int) -> list[Event]:
     return sorted(copies, key=lambda e: e.ts.timestamp() + delay[id(e)])
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="when the second kill lands before that worker's assignment, the dead member "
-    "holds partitions until its session times out and the double rebalance can leave the "
-    "committed offsets stuck (the faust-streaming recovery/ack race of the scale-out test); "
-    "open in issue 4",
-)
 def test_duplicates_shuffle_and_two_sigkills_give_the_ground_truth(pipeline: Pipeline) -> None:
     sim = simulate(replace(SimConfig(), stations=10, days=1.0, seed=13))
     stream = messy_stream(sim.events, seed=1)
@@ -67,12 +60,6 @@ def test_duplicates_shuffle_and_two_sigkills_give_the_ground_truth(pipeline: Pip
     assert_sessions_equal_truth(pipeline, sim.truth)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="about 1 run in 5 the group's committed offsets stop advancing after the "
-    "mid-stream rebalance although every event was processed (a faust-streaming "
-    "recovery/ack race, cf. faust-streaming #596); open in issue 4",
-)
 def test_two_workers_in_one_group_give_the_same_sessions_as_one(pipeline: Pipeline) -> None:
     sim = simulate(replace(SimConfig(), stations=12, days=1.0, seed=17))
     assert pipeline.partitions >= 4
