@@ -179,7 +179,8 @@ def build_record(state: SessionState, version: int, *, correction: bool = False)
     charging_s = min(_seconds(charging_ms), duration_s)
     if state.auth_result is not None and state.auth_result != "accepted":
         flags.append("not_authorised")
-    flags.extend(state.event_flags)
+    if state.event_flags:
+        flags.extend(state.event_flags)
     seq_complete, missing = _missing_seqs(state)
     if seq_complete is False:
         flags.append("seq_gap")

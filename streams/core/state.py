@@ -24,13 +24,26 @@ from streams.core.events import (
     SessionStopped,
     StateChanged,
 )
-from streams.core.meter import MeterFold, add_reading, seal_until
+from streams.core.meter import (
+    MeterFold,
+    add_reading,
+    packed_from_builtins,
+    packed_to_builtins,
+    seal_until,
+)
 
 __all__ = ["SessionState", "apply_event", "event_ms", "restore_state", "snapshot_state"]
 
 
-class SessionState(msgspec.Struct, array_like=True):
-    """Everything the stitcher keeps about one session (times are epoch ms)."""
+# gc=False: a state holds only strings, numbers, flat lists of tuples of them
+# and the (equally untracked) meter fold, so it can never be part of a
+# reference cycle; untracked, each of the 100,000s of open sessions is 16
+# bytes smaller and the collector never walks them.
+class SessionState(msgspec.Struct, array_like=True, gc=False):
+    """Everything the stitcher keeps about one session (times are epoch ms).
+
+    Lists that most sessions never fill are ``None`` until their first item.
+    """
 
     session_id: str
     tenant: str
@@ -55,13 +68,13 @@ class SessionState(msgspec.Struct, array_like=True):
     soc_last: float | None = None
     # (ms, seq or -1, state), sorted: event time first, then OCPP 2.0.1 seqNo
     states: list[tuple[int, int, str]] = msgspec.field(default_factory=list)
-    seqs: list[tuple[int, int]] = msgspec.field(default_factory=list)  # seen seqNo ranges
+    seqs: list[tuple[int, int]] | None = None  # seen seqNo ranges
     start_seq: int | None = None
     stop_seq: int | None = None
     restarted: bool = False  # a start with another event time was seen
     # meterStart minus the previous session's meterStop on this connector, when known
     energy_gap_wh: int | None = None
-    event_flags: list[str] = msgspec.field(default_factory=list)  # from ingestion, sorted
+    event_flags: list[str] | None = None  # from ingestion, sorted
     stop_reason: str | None = None
     auth_method: str | None = None
     auth_result: str | None = None
@@ -124,8 +137,13 @@ def apply_event(state: SessionState, event: Event, ms: int, lateness_ms: int) ->
     if event.transaction_id is not None and state.transaction_id is None:
         state.transaction_id = event.transaction_id
     if event.seq is not None:
-        _add_seq(state.seqs, event.seq)
+        if state.seqs is None:
+            state.seqs = [(event.seq, event.seq)]
+        else:
+            _add_seq(state.seqs, event.seq)
     if event.flags:
+        if state.event_flags is None:
+            state.event_flags = []
         for flag in event.flags:
             if flag not in state.event_flags:
                 insort(state.event_flags, flag)
@@ -204,8 +222,8 @@ _APPLY: dict[type[Any], Callable[[SessionState, Any, int], None]] = {
     AuthorizationResult: _apply_authorization,
 }
 
-_state_encoder = msgspec.msgpack.Encoder()
-_state_decoder = msgspec.msgpack.Decoder(SessionState)
+_state_encoder = msgspec.msgpack.Encoder(enc_hook=packed_to_builtins)
+_state_decoder = msgspec.msgpack.Decoder(SessionState, dec_hook=packed_from_builtins)
 
 
 def snapshot_state(state: SessionState) -> bytes:

@@ -23,6 +23,7 @@ uses the newest event time in the file. The core itself never reads a clock.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
@@ -119,10 +120,12 @@ class Stitcher:
         sid = event.session_id
         state = self._sessions.get(sid)
         if state is None:
+            # Interned: every decoded event brings its own copy of these, and
+            # a tenant's or station's sessions would each keep one.
             state = self._load(sid) or SessionState(
                 session_id=sid,
-                tenant=event.tenant,
-                station_id=event.station_id,
+                tenant=sys.intern(event.tenant),
+                station_id=sys.intern(event.station_id),
                 connector_id=event.connector_id,
             )
             self._sessions[sid] = state

@@ -1,0 +1,121 @@
+"""The packed lateness buffer of ``streams.core.meter`` folds exactly like sorted tuples."""
+
+from __future__ import annotations
+
+from array import array
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from streams.core.meter import MeterFold, add_reading, fold_total, knots, seal_until
+from streams.core.state import SessionState, restore_state, snapshot_state
+
+T0 = 1_740_816_000_000
+DAY_MS = 24 * 3600 * 1000
+
+
+def offsets(fold: MeterFold) -> list[int]:
+    buf = fold.recent if fold.recent is not None else fold.recent_wide
+    return [] if buf is None else list(buf)
+
+
+def reference_energy(readings: list[tuple[int, int]]) -> MeterFold:
+    """Readings folded in order through a fresh buffer, all at once."""
+    fold = MeterFold()
+    for ms, wh in sorted(set(readings)):
+        add_reading(fold, ms, wh)
+    return fold_total(fold, None, None)[0]
+
+
+def test_readings_are_packed_as_int32_offsets_from_the_first() -> None:
+    fold = MeterFold()
+    for k in range(3):
+        add_reading(fold, T0 + k * 15_000, 1_000_000 + k * 45)
+    assert isinstance(fold.recent, array) and fold.recent.typecode == "i"
+    assert (fold.recent_ms, fold.recent_wh) == (T0, 1_000_000)
+    assert list(fold.recent) == [0, 0, 15_000, 45, 30_000, 90]
+    assert fold.recent_wide is None
+
+
+def test_out_of_order_reading_is_inserted_and_duplicates_absorbed() -> None:
+    fold = MeterFold()
+    for ms, wh in [(T0, 100), (T0 + 30_000, 300), (T0 + 15_000, 200), (T0 + 15_000, 200)]:
+        add_reading(fold, ms, wh)
+    add_reading(fold, T0 + 30_000, 300)
+    assert offsets(fold) == [0, 0, 15_000, 100, 30_000, 200]
+    add_reading(fold, T0 + 15_000, 150)  # same time, another value: both kept, sorted
+    assert offsets(fold) == [0, 0, 15_000, 50, 15_000, 100, 30_000, 200]
+
+
+def test_offsets_beyond_int32_move_the_buffer_to_a_list() -> None:
+    fold = MeterFold()
+    add_reading(fold, T0, 5)
+    add_reading(fold, T0 + 30 * DAY_MS, 2**40)  # a month later, a glitching register
+    add_reading(fold, T0 + 10, 2**70)  # out of order, and beyond int64 too
+    assert fold.recent is None
+    assert fold.recent_wide == [0, 0, 10, 2**70 - 5, 30 * DAY_MS, 2**40 - 5]
+
+
+def test_sealing_everything_drops_the_buffer_and_its_base() -> None:
+    fold = MeterFold()
+    add_reading(fold, T0, 1_000)
+    add_reading(fold, T0 + 60_000, 1_500)
+    assert seal_until(fold, T0, None, None) == 0
+    assert offsets(fold) == [60_000, 500] and fold.sealed_ms == T0
+    assert seal_until(fold, T0 + 60_000, None, T0 + 30_000) == 1  # after the window
+    assert fold.recent is None and fold.recent_wide is None
+    assert (fold.recent_ms, fold.recent_wh) == (0, 0)
+    add_reading(fold, T0 + 90_000, 1_800)  # a new buffer, from a new base
+    assert (fold.recent_ms, fold.recent_wh, offsets(fold)) == (T0 + 90_000, 1_800, [0, 0])
+
+
+def test_fold_total_leaves_the_buffer_untouched() -> None:
+    fold = MeterFold()
+    for k in range(5):
+        add_reading(fold, T0 + k * 300_000, 1_000 + k * 250)
+    before = offsets(fold)
+    total, outside = fold_total(fold, None, None)
+    assert (total.energy, outside) == (1_000, 0)
+    assert offsets(fold) == before and fold.energy == 0
+    assert knots(total) == [(T0 + 900_000, 750), (T0 + 1_200_000, 1_000)]
+
+
+def test_packed_and_wide_buffers_round_trip_through_the_snapshot() -> None:
+    for second_wh in (1_100, 2**63 + 5):  # packed, then wide
+        state = SessionState(session_id="s", tenant="t", station_id="cs", connector_id=1)
+        add_reading(state.meter, T0, 1_000)
+        add_reading(state.meter, T0 + 15_000, second_wh)
+        restored = restore_state(snapshot_state(state))
+        assert restored == state
+        assert offsets(restored.meter) == offsets(state.meter)
+        assert type(restored.meter.recent) is type(state.meter.recent)
+
+
+_readings = st.lists(
+    st.tuples(
+        st.sampled_from([0, 1, 15_000, 2**31 - 1, 2**31, 40 * DAY_MS]).flatmap(
+            lambda scale: st.integers(0, scale)
+        ),
+        st.one_of(st.integers(0, 5_000), st.integers(0, 2**64 - 1)),
+    ),
+    max_size=30,
+)
+
+
+@given(readings=_readings, order=st.randoms(use_true_random=False))
+def test_any_arrival_order_with_duplicates_folds_like_sorted_readings(
+    readings: list[tuple[int, int]], order: object
+) -> None:
+    arrivals = readings + readings[: len(readings) // 3]  # some duplicates
+    order.shuffle(arrivals)  # type: ignore[attr-defined]
+    fold = MeterFold()
+    for ms, wh in arrivals:
+        add_reading(fold, T0 + ms, wh)
+    expected = sorted(set(readings))
+    base = (fold.recent_ms, fold.recent_wh)
+    got = offsets(fold)
+    assert [(base[0] + ms, base[1] + wh) for ms, wh in zip(got[::2], got[1::2], strict=True)] == [
+        (T0 + ms, wh) for ms, wh in expected
+    ]
+    total, _ = fold_total(fold, None, None)
+    assert total == reference_energy([(T0 + ms, wh) for ms, wh in readings])
