@@ -1,9 +1,18 @@
-"""``make bench``: throughput of the stitching core and of the worker on a real broker.
+"""``make bench``: every speed-and-scale figure, measured, printed with its target.
 
-1. replay - decode + validate + stitch, in-process, from JSON lines in memory;
-2. worker - a simulated backlog on the events topic, one ``chargewatch worker``
-   process draining it on the real broker; events per wall second and per CPU
-   second of the worker process.
+In-process (no broker):
+1. OCPP hot path, stage by stage (``bench.ocpp_stages``);
+2. replay of canonical events (decode + validate + stitch);
+3. replay of a real OCPP dataset, in-process and as a whole ``chargewatch
+   replay`` process (same validation as the live path);
+4. pricing a finished session;
+5. worker memory per open session (``bench.memory``).
+
+On a real broker started for the bench (``bench.broker_scenarios``):
+6. one worker on the OCPP dataset: messages per CPU-second, sessions checked;
+7. scale-out: 1, 2 and 4 workers over 8 partitions;
+8. recovery after SIGKILL;
+9. StopTransaction -> ClickHouse latency at half the worker's maximum rate.
 """
 
 from __future__ import annotations
@@ -11,25 +20,25 @@ from __future__ import annotations
 import argparse
 import os
 import socket
+import subprocess
+import sys
 import tempfile
 import time
-import uuid
 from dataclasses import replace
 from pathlib import Path
 
+from bench import broker_scenarios
+from bench.harness import HMAC_KEY, percentile
 from chargewatch.broker import broker_down, broker_up
-from chargewatch.kafka_admin import consumer_lag, ensure_topics
-from chargewatch.pipeline import Service
+from chargewatch.datasets import DatasetLog, sap_labs_france
 from chargewatch.replay import file_pricer, replay_lines
-from chargewatch.settings import KafkaSettings, PricingSettings, WorkerSettings
+from chargewatch.settings import PricingSettings, PrivacySettings, WorkerSettings
 from chargewatch.simulator import SimConfig, simulate
 from streams.config import stitcher_for
 from streams.core.events import encode_event
+from streams.ocpp_ingest import normaliser_for
 
-
-def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+REPLAY_TARGET = 150_000
 
 
 def bench_replay(stations: int) -> None:
@@ -42,8 +51,36 @@ def bench_replay(stations: int) -> None:
         best = min(best, time.perf_counter() - started)
     assert len(result.sessions) == len(sim.truth)
     rate = len(lines) / best
-    print(f"replay (decode+validate+stitch): {len(lines)} events in {best:.3f} s "
-          f"= {rate:,.0f} events/s  ({best / len(lines) * 1e6:.2f} us/event)")  # fmt: skip
+    per_event_us = best / len(lines) * 1e6
+    print(f"  canonical events, in-process (decode+validate+stitch): {len(lines):,} events "
+          f"in {best:.3f} s = {rate:,.0f} events/s ({per_event_us:.2f} us/event)")  # fmt: skip
+
+
+def bench_ocpp_replay(log: DatasetLog, root: Path) -> float:
+    """In-process and whole-process replay of the dataset's envelopes."""
+    normaliser = normaliser_for(PrivacySettings(token_hmac_key=HMAC_KEY))
+    values = [value for _, value in log.records]
+    started = time.perf_counter()
+    result = replay_lines(values, normaliser=normaliser, fmt="ocpp")
+    inproc = time.perf_counter() - started
+    print(f"  OCPP 1.6 ({log.name}), in-process: {len(values):,} envelopes in {inproc:.2f} s "
+          f"= {len(values) / inproc:,.0f}/s, {len(result.sessions):,} sessions")  # fmt: skip
+    path = root / "ocpp.jsonl"
+    log.write_jsonl(path)
+    env = {**os.environ, "CHARGEWATCH_PRIVACY_TOKEN_HMAC_KEY": HMAC_KEY,
+           "CHARGEWATCH_LOG_LEVEL": "WARNING"}  # fmt: skip
+    started = time.perf_counter()
+    subprocess.run(  # noqa: S603 - our own interpreter and module
+        [sys.executable, "-m", "chargewatch", "replay", str(path), "--out", str(root / "s.jsonl")],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    whole = time.perf_counter() - started
+    rate = len(values) / whole
+    print(f"  OCPP 1.6, whole `chargewatch replay` process (start-up, read, write included): "
+          f"{rate:,.0f} messages/s (target {REPLAY_TARGET:,})")  # fmt: skip
+    return rate
 
 
 def bench_pricing(stations: int) -> None:
@@ -66,11 +103,17 @@ def bench_pricing(stations: int) -> None:
             assert result is not None
             pricer.cdr(state, record, result, 1)
         samples.append((time.perf_counter() - started) / len(done))
-    best = min(samples)
-    periods = sum(len(pricer.price(s, r).periods) for s, r in done) / len(done)  # type: ignore[arg-type,union-attr]
-    print(f"pricing a finished session (profile + periods + price + CDR): {best * 1e3:.3f} ms "
-          f"per session, {len(done)} sessions, {periods:.1f} periods on average "
-          f"(target: well under 1 ms)")  # fmt: skip
+    print(f"  pricing a finished session (profile + periods + price + CDR): "
+          f"{min(samples) * 1e3:.3f} ms per session over {len(done)} sessions")  # fmt: skip
+
+
+def bench_memory(sessions: int) -> None:
+    from bench.memory import open_session_rss_bytes
+
+    # RSS only: ``python -m bench.memory`` adds a (ten times slower) tracemalloc run.
+    per = open_session_rss_bytes(sessions)
+    print(f"  worker memory per open session, {sessions:,} open sessions of 40 samples: "
+          f"{per:,.0f} bytes of RSS (target <= 1,024)")  # fmt: skip
 
 
 def _free_port() -> int:
@@ -79,83 +122,53 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def bench_worker(bootstrap: str, stations: int, days: float, root: Path) -> None:
-    name = "bench" + uuid.uuid4().hex[:8]
-    kafka = KafkaSettings(
-        bootstrap=bootstrap,
-        events_topic=f"{name}.events",
-        sessions_topic=f"{name}.sessions",
-        deadletter_topic=f"{name}.deadletter",
-    )
-    ensure_topics(kafka)
-    sim = simulate(replace(SimConfig(), stations=stations, days=days))
-    from confluent_kafka import Producer
-
-    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 50,
-                         "compression.type": "lz4"})  # fmt: skip
-    for i, event in enumerate(sim.events):
-        producer.produce(kafka.events_topic, key=event.station_id.encode(),
-                         value=encode_event(event))  # fmt: skip
-        if i % 10_000 == 0:
-            producer.poll(0)
-    producer.flush(60)
-    total = len(sim.events)
-    env = {
-        **os.environ,
-        "CHARGEWATCH_LOG_LEVEL": "WARNING",
-        "CHARGEWATCH_KAFKA_BOOTSTRAP": bootstrap,
-        "CHARGEWATCH_KAFKA_EVENTS_TOPIC": kafka.events_topic,
-        "CHARGEWATCH_KAFKA_SESSIONS_TOPIC": kafka.sessions_topic,
-        "CHARGEWATCH_KAFKA_DEADLETTER_TOPIC": kafka.deadletter_topic,
-        "CHARGEWATCH_WORKER_APP_ID": f"{name}-worker",
-        "CHARGEWATCH_WORKER_DATA_DIR": str(root / "faust"),
-        "CHARGEWATCH_WORKER_METRICS_PORT": "0",
-    }
-    worker = Service("bench-worker", ["worker"], root / "log", env)
-    group = f"{name}-worker"
-    try:
-        first_progress = None
-        cpu_at_first = 0.0
-        while True:
-            lag = consumer_lag(bootstrap, group, kafka.events_topic)
-            now = time.monotonic()
-            if first_progress is None and lag < total:
-                first_progress, done_at_first = now, total - lag
-                cpu_at_first = _cpu_seconds(worker.process.pid)
-            if lag == 0:
-                break
-            if not worker.alive():
-                raise SystemExit(f"worker died, see {worker.log_path}")
-            time.sleep(0.2)
-        cpu = _cpu_seconds(worker.process.pid) - cpu_at_first
-        assert first_progress is not None
-        elapsed = max(now - first_progress, 1e-9)
-        measured = total - done_at_first
-    finally:
-        worker.stop()
-    print(f"worker on the real broker: {total} events; steady state {measured} events in "
-          f"{elapsed:.2f} s = {measured / elapsed:,.0f} events/s wall, "
-          f"{measured / max(cpu, 1e-9):,.0f} events per worker CPU-second")  # fmt: skip
+def on_broker(bootstrap: str, root: Path, log: DatasetLog, stations: int) -> None:
+    want = broker_scenarios.replay_reference(log, HMAC_KEY)
+    print("6. one worker, OCPP in")
+    drained = broker_scenarios.worker_throughput(bootstrap, root, log, want)
+    events = simulate(replace(SimConfig(), stations=stations, days=1.0)).events
+    print("7. scale-out")
+    reference = broker_scenarios.scale_out(bootstrap, root, events)
+    print("8. recovery")
+    broker_scenarios.recovery(bootstrap, root, events, reference)
+    print("9. latency")
+    rate = max(drained.per_wall_s / 2, 100.0)
+    delays = broker_scenarios.latency(bootstrap, root, log, rate)
+    if delays:
+        print(f"  p99 {percentile(delays, 99):.3f} s at {rate:,.0f} messages/s")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="bench")
-    parser.add_argument("--stations", type=int, default=200)
-    parser.add_argument("--days", type=float, default=1.0)
+    parser.add_argument("--stations", type=int, default=60, help="simulated stations")
+    parser.add_argument("--open-sessions", type=int, default=100_000)
     parser.add_argument("--bootstrap", help="use this broker instead of starting one")
+    parser.add_argument("--no-broker", action="store_true", help="in-process figures only")
     args = parser.parse_args()
-    print("== chargewatch bench ==")
-    bench_replay(args.stations)
-    bench_pricing(min(args.stations, 50))
+    from bench.ocpp_stages import print_table
+
+    log = sap_labs_france()
     with tempfile.TemporaryDirectory(prefix="chargewatch-bench-") as tmp:
         root = Path(tmp)
+        print("== chargewatch bench ==")
+        print("1. OCPP hot path per message, by stage (microseconds, best of 5)")
+        print_table(number=500)
+        print("2.-3. replay")
+        bench_replay(args.stations)
+        bench_ocpp_replay(log, root)
+        print("4. pricing")
+        bench_pricing(min(args.stations, 50))
+        print("5. memory")
+        bench_memory(args.open_sessions)
+        if args.no_broker:
+            return
         bootstrap = args.bootstrap
         if bootstrap is None:
             port = _free_port()
             broker_up(root / "kafka", port, controller_port=_free_port())
             bootstrap = f"127.0.0.1:{port}"
         try:
-            bench_worker(bootstrap, args.stations, args.days, root)
+            on_broker(bootstrap, root, log, args.stations)
         finally:
             if args.bootstrap is None:
                 broker_down(root / "kafka")

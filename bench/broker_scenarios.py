@@ -1,0 +1,189 @@
+"""Bench scenarios on the real broker (issue: speed and scale).
+
+* ``worker_throughput`` - OCPP envelopes of a real dataset through one worker:
+  decode, validate, normalise, stitch, emit; per CPU-second, with the sessions
+  compared to an offline replay of the same envelopes.
+* ``scale_out`` - canonical events over 8 partitions drained by 1, 2 and 4
+  workers in one group; same final sessions each time.
+* ``recovery`` - SIGKILL of the worker half-way through a backlog, a new one
+  started at once: time until committed progress resumes, and the final
+  sessions against an undisturbed run.
+* ``latency`` - worker and sink running, envelopes produced at a fixed rate:
+  time from producing a StopTransaction to its completed session row in
+  ClickHouse (``inserted_at``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import orjson
+from confluent_kafka import Producer
+
+from bench.harness import BenchPipeline, Drained, summary
+from chargewatch.datasets import DatasetLog
+from chargewatch.replay import replay_lines
+from chargewatch.settings import PrivacySettings
+from streams.core.events import Event, encode_event
+from streams.core.ocpp.identity import session_id_for
+from streams.ocpp_ingest import normaliser_for
+
+__all__ = ["latency", "recovery", "replay_reference", "scale_out", "worker_throughput"]
+
+Sessions = dict[str, tuple[Any, ...]]
+TARGET_PER_CPU_S = 50_000
+
+
+def replay_reference(log: DatasetLog, hmac_key: str) -> Sessions:
+    """The sessions the offline replay makes of the same envelopes (same key)."""
+    normaliser = normaliser_for(PrivacySettings(token_hmac_key=hmac_key))
+    result = replay_lines((value for _, value in log.records), normaliser=normaliser, fmt="ocpp")
+    return {
+        r.session_id: (r.status, r.energy_wh, r.duration_s, r.charging_s, r.idle_s, r.total_cost)
+        for r in result.sessions
+    }
+
+
+def _differences(got: Sessions, want: Sessions) -> str:
+    missing = len(set(want) - set(got))
+    extra = len(set(got) - set(want))
+    differ = sum(1 for sid in set(got) & set(want) if got[sid] != want[sid])
+    if not (missing or extra or differ):
+        return f"identical ({len(got)} sessions)"
+    return f"NOT identical: {missing} missing, {extra} unexpected, {differ} different"
+
+
+def worker_throughput(bootstrap: str, root: Path, log: DatasetLog, want: Sessions) -> Drained:
+    bench = BenchPipeline(bootstrap, root)
+    topic = bench.kafka.ocpp_topic
+    total = bench.produce(topic, ((key.encode(), value) for key, value in log.records))
+    worker = bench.start("worker")
+    try:
+        drained = bench.drain([topic], total, [worker])
+    finally:
+        bench.stop_all()
+    print(f"  worker, OCPP 1.6 ({log.name}, {total:,} envelopes, 8 partitions): "
+          f"{drained.per_cpu_s:,.0f} messages per worker CPU-second "
+          f"(target {TARGET_PER_CPU_S:,}), {drained.per_wall_s:,.0f} per wall second")  # fmt: skip
+    print(f"    sessions against the offline replay: {_differences(bench.final_sessions(), want)}")
+    return drained
+
+
+def _events_run(
+    bootstrap: str, root: Path, events: Sequence[Event], workers: int
+) -> tuple[Drained, Sessions]:
+    bench = BenchPipeline(bootstrap, root)
+    topic = bench.kafka.events_topic
+    total = bench.produce(topic, ((e.station_id.encode(), encode_event(e)) for e in events))
+    started = [bench.start("worker", f"worker-{i}") for i in range(workers)]
+    try:
+        drained = bench.drain([topic], total, started)
+    finally:
+        bench.stop_all()
+    return drained, bench.final_sessions()
+
+
+def scale_out(bootstrap: str, root: Path, events: Sequence[Event]) -> Sessions:
+    """Return the sessions of the one-worker run (the reference for recovery)."""
+    reference: Sessions = {}
+    base = 0.0
+    for n in (1, 2, 4):
+        drained, sessions = _events_run(bootstrap, root, events, n)
+        if n == 1:
+            reference, base = sessions, drained.per_wall_s
+        print(f"  {n} worker(s), 8 partitions, {len(events):,} events: "
+              f"{drained.per_wall_s:,.0f} events/s wall ({drained.per_wall_s / base:.2f}x), "
+              f"{drained.per_cpu_s:,.0f} per CPU-second; "
+              f"sessions vs 1 worker: {_differences(sessions, reference)}")  # fmt: skip
+    return reference
+
+
+def recovery(bootstrap: str, root: Path, events: Sequence[Event], want: Sessions) -> float:
+    bench = BenchPipeline(bootstrap, root)
+    topic = bench.kafka.events_topic
+    total = bench.produce(topic, ((e.station_id.encode(), encode_event(e)) for e in events))
+    worker = bench.start("worker", "worker-killed")
+    try:
+        while bench.committed(topic) < total * 0.4:
+            if not worker.alive():
+                raise SystemExit(f"worker died, see {worker.log_path}")
+            time.sleep(0.1)
+        at_kill = bench.committed(topic)
+        worker.kill()
+        killed = time.monotonic()
+        successor = bench.start("worker", "worker-successor")
+        while bench.committed(topic) <= at_kill:
+            if not successor.alive():
+                raise SystemExit(f"worker died, see {successor.log_path}")
+            time.sleep(0.1)
+        flowing = time.monotonic() - killed
+        bench.drain([topic], total, [successor])
+    finally:
+        bench.stop_all()
+    verdict = _differences(bench.final_sessions(), want)
+    print(f"  SIGKILL at {at_kill:,}/{total:,} events committed, successor started at once: "
+          f"committed progress again after {flowing:.1f} s (target 10 s); "
+          f"sessions vs an undisturbed run: {verdict}")  # fmt: skip
+    return flowing
+
+
+def _stop_session(value: bytes) -> str | None:
+    envelope = orjson.loads(value)
+    if envelope.get("action") != "StopTransaction":
+        return None
+    return session_id_for(
+        envelope.get("tenant") or "default",
+        envelope["station_id"],
+        "1.6",
+        str(envelope["request"]["transactionId"]),
+    )
+
+
+def latency(
+    bootstrap: str, root: Path, log: DatasetLog, rate: float, seconds: float = 15.0
+) -> list[float]:
+    """Seconds from producing each StopTransaction to its row in ClickHouse."""
+    bench = BenchPipeline(bootstrap, root)
+    topic = bench.kafka.ocpp_topic
+    records = [(key.encode(), value) for key, value in log.records]
+    warm = 500
+    bench.produce(topic, records[:warm])
+    worker = bench.start("worker")
+    bench.start("sink")
+    produced: dict[str, float] = {}
+    try:
+        bench.drain([topic], warm, [worker])  # both started and caught up
+        paced = records[warm : warm + int(rate * seconds)]
+        producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 1})
+        start, sent = time.monotonic(), 0
+        while sent < len(paced):
+            due = min(len(paced), int((time.monotonic() - start) * rate) + 1)
+            for key, value in paced[sent:due]:
+                sid = _stop_session(value)
+                if sid is not None:
+                    produced[sid] = time.time()
+                producer.produce(topic, key=key, value=value)
+            sent = due
+            producer.poll(0)
+            time.sleep(0.005)
+        producer.flush(30)
+        bench.drain([topic], 1, [worker])
+        while bench.sink_lag() > 0:
+            time.sleep(0.2)
+    finally:
+        bench.stop_all()
+    rows = bench.query(
+        "SELECT session_id, toUnixTimestamp64Milli(min(inserted_at)) "
+        "FROM chargewatch.sessions WHERE status = 'completed' GROUP BY session_id"
+    )
+    stored = {sid: ms / 1000 for sid, ms in rows}
+    delays = [stored[sid] - t for sid, t in produced.items() if sid in stored]
+    missing = len(produced) - len(delays)
+    lost = f"; {missing} stops without a row" if missing else ""
+    print(f"  {len(paced):,} envelopes at {rate:,.0f}/s ({len(produced):,} stops): "
+          f"StopTransaction produced -> row in ClickHouse: {summary(delays)} "
+          f"(target p99 <= 1 s){lost}")  # fmt: skip
+    return delays
