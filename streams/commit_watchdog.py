@@ -50,7 +50,10 @@ class CommitWatchdog:
         stuck = []
         for tp, reading in readings.items():
             committed, read = reading.committed, reading.read
-            if committed is None or read is None or read < committed:
+            # After a seek Faust sets the read offset to the committed one (the
+            # next to read); after reading message X it is X. So only a read
+            # offset above the commit proves messages read past it.
+            if committed is None or read is None or read <= committed:
                 self._since.pop(tp, None)  # nothing read beyond the commit: healthy
                 continue
             first = self._since.get(tp)

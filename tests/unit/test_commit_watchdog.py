@@ -37,6 +37,12 @@ def test_read_past_a_commit_that_does_not_move_is_stuck_after_the_delay() -> Non
     assert dog.stuck({TP0: Reading(100, 150)}, 62.0) == []
 
 
+def test_an_idle_partition_just_seeked_to_its_commit_is_not_stuck() -> None:
+    dog = CommitWatchdog(stuck_after_s=30)
+    for t in range(0, 300, 5):  # after a seek the read offset is the committed one
+        assert dog.stuck({TP0: Reading(committed=100, read=100)}, float(t)) == []
+
+
 def test_no_commit_yet_is_not_judged() -> None:
     dog = CommitWatchdog(stuck_after_s=1)
     assert dog.stuck({TP0: Reading(None, 10)}, 0.0) == []
