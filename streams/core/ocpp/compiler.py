@@ -159,11 +159,14 @@ class _Compiler:
                 fields.append((attr, typ))
             else:
                 fields.append((attr, typ | msgspec.UnsetType, msgspec.UNSET))
+        # gc=False: decoded payloads are frozen trees (no reference cycles), so the
+        # garbage collector need not track the several structs made per message.
         return msgspec.defstruct(
             name.replace(".", "_"),
             fields,
             kw_only=True,
             frozen=True,
+            gc=False,
             forbid_unknown_fields=not extra,
             rename=rename or None,
         )

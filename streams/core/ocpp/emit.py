@@ -63,44 +63,36 @@ def from_ms(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, tz=UTC)
 
 
-class Message:
-    """One validated OCPP message."""
+class Message(msgspec.Struct, frozen=True, gc=False):
+    """One validated OCPP message. A Struct, not a plain class: one is made per message."""
 
-    __slots__ = ("received", "received_ms", "request", "response", "station_id", "tenant")
-
-    def __init__(
-        self, request: Any, response: Any, station_id: str, tenant: str, received: datetime
-    ) -> None:
-        self.request = request
-        self.response = response  # None when the envelope has no response
-        self.station_id = station_id
-        self.tenant = tenant
-        self.received = utc(received)
-        self.received_ms = epoch_ms(self.received)
+    request: Any
+    response: Any  # None when the envelope has no response
+    station_id: str
+    tenant: str
+    received: datetime  # in UTC
+    received_ms: int  # epoch_ms(received)
 
 
-class Out:
-    """Collects the canonical events of one message, with deterministic ids."""
+class Out(msgspec.Struct, gc=False):
+    """Collects the canonical events of one message, with deterministic ids
+    (``<key>-<index>``). A Struct, not a plain class: one is made per message."""
 
-    __slots__ = ("_key", "_station", "_tenant", "events", "flags")
+    tenant: str
+    station_id: str
+    key: str
+    events: list[Event] = msgspec.field(default_factory=list)
+    flags: dict[str, tuple[str, ...]] = msgspec.field(default_factory=dict)
 
-    def __init__(self, tenant: str, station_id: str, key: str) -> None:
-        self.events: list[Event] = []
-        self.flags: dict[str, tuple[str, ...]] = {}
-        self._key = key
-        self._tenant = tenant
-        self._station = station_id
+    # The event methods below write out the id (``<key>-<index>``) and the append
+    # rather than calling helpers: they run for every event, and most events have
+    # no flags.
 
-    def _add(self, event: Event, flags: tuple[str, ...]) -> None:
-        if flags:
-            self.flags[event.event_id] = flags
-            carried = tuple(f for f in flags if f != "attribution_inferred")
-            if carried:
-                event = msgspec.structs.replace(event, flags=carried)
-        self.events.append(event)
-
-    def _next_id(self) -> str:
-        return f"{self._key}-{len(self.events)}"
+    def _flagged(self, event: Event, flags: tuple[str, ...]) -> Event:
+        """Record ``flags`` for ``event``; return it carrying those the session keeps."""
+        self.flags[event.event_id] = flags
+        carried = tuple(f for f in flags if f != "attribution_inferred")
+        return msgspec.structs.replace(event, flags=carried) if carried else event
 
     def started(
         self,
@@ -112,9 +104,9 @@ class Out:
         flags: tuple[str, ...] = (),
     ) -> None:
         event = SessionStarted(
-            event_id=self._next_id(),
-            tenant=self._tenant,
-            station_id=self._station,
+            event_id=f"{self.key}-{len(self.events)}",
+            tenant=self.tenant,
+            station_id=self.station_id,
             connector_id=rec.connector_id,
             session_id=rec.session_id,
             transaction_id=rec.transaction_id,
@@ -124,7 +116,7 @@ class Out:
             auth_method=rec.auth_method,
             token_hash=rec.token_hash,
         )
-        self._add(event, flags)
+        self.events.append(self._flagged(event, flags) if flags else event)
 
     def sample(
         self,
@@ -136,9 +128,9 @@ class Out:
         flags: tuple[str, ...] = (),
     ) -> None:
         event = MeterSample(
-            event_id=self._next_id(),
-            tenant=self._tenant,
-            station_id=self._station,
+            event_id=f"{self.key}-{len(self.events)}",
+            tenant=self.tenant,
+            station_id=self.station_id,
             connector_id=rec.connector_id,
             session_id=rec.session_id,
             transaction_id=rec.transaction_id,
@@ -148,7 +140,7 @@ class Out:
             power_w=reading.power_w,
             soc=reading.soc,
         )
-        self._add(event, flags)
+        self.events.append(self._flagged(event, flags) if flags else event)
 
     def state(
         self,
@@ -160,9 +152,9 @@ class Out:
         flags: tuple[str, ...] = (),
     ) -> None:
         event = StateChanged(
-            event_id=self._next_id(),
-            tenant=self._tenant,
-            station_id=self._station,
+            event_id=f"{self.key}-{len(self.events)}",
+            tenant=self.tenant,
+            station_id=self.station_id,
             connector_id=rec.connector_id,
             session_id=rec.session_id,
             transaction_id=rec.transaction_id,
@@ -170,7 +162,7 @@ class Out:
             seq=seq,
             state=state,
         )
-        self._add(event, flags)
+        self.events.append(self._flagged(event, flags) if flags else event)
 
     def status(self, rec: TxRecord, ts: datetime, ms: int, state: ChargingState) -> None:
         """A connector status owned by ``rec``. Before the session's start only a
@@ -194,9 +186,9 @@ class Out:
         flags: tuple[str, ...] = (),
     ) -> None:
         event = SessionStopped(
-            event_id=self._next_id(),
-            tenant=self._tenant,
-            station_id=self._station,
+            event_id=f"{self.key}-{len(self.events)}",
+            tenant=self.tenant,
+            station_id=self.station_id,
             connector_id=rec.connector_id,
             session_id=rec.session_id,
             transaction_id=rec.transaction_id,
@@ -205,7 +197,7 @@ class Out:
             meter_stop_wh=meter_stop_wh,
             reason=reason,
         )
-        self._add(event, flags)
+        self.events.append(self._flagged(event, flags) if flags else event)
 
     def authorization(
         self,
@@ -218,9 +210,9 @@ class Out:
         flags: tuple[str, ...] = (),
     ) -> None:
         event = AuthorizationResult(
-            event_id=self._next_id(),
-            tenant=self._tenant,
-            station_id=self._station,
+            event_id=f"{self.key}-{len(self.events)}",
+            tenant=self.tenant,
+            station_id=self.station_id,
             connector_id=rec.connector_id,
             session_id=rec.session_id,
             transaction_id=rec.transaction_id,
@@ -230,10 +222,7 @@ class Out:
             result=result,
             token_hash=rec.token_hash,
         )
-        self._add(event, flags)
-
-    def result(self) -> Normalised:
-        return Normalised(self.events, self.flags)
+        self.events.append(self._flagged(event, flags) if flags else event)
 
 
 Handler = Callable[[Message, StationContext, Out, TokenPseudonymiser], None]

@@ -43,8 +43,7 @@ class OcppEnvelope(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
 
     @property
     def has_response(self) -> bool:
-        raw = self.response
-        return len(raw) != 4 or bytes(raw) != b"null"
+        return self.response != NULL  # compares the bytes, without copying them
 
 
 _decoder = msgspec.json.Decoder(OcppEnvelope)

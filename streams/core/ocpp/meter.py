@@ -34,7 +34,7 @@ from __future__ import annotations
 import math
 import re
 from decimal import Decimal
-from typing import Any, NamedTuple
+from typing import Any
 
 import msgspec
 
@@ -45,16 +45,21 @@ POWER = "Power.Active.Import"
 SOC = "SoC"
 
 _UNSET: Any = msgspec.UNSET
+_isfinite = math.isfinite
 _NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d{1,4})?", re.ASCII)
 _MAX = 10**15
 _ENERGY_UNITS = {"Wh": 0, "kWh": 3}
 _POWER_UNITS = {"W": 0, "kW": 3}
+_LOCATIONS = ("Outlet", "Inlet")  # in order of preference; other locations are ignored
 _PHASE_GROUPS = (("L1", "L2", "L3"), ("L1-N", "L2-N", "L3-N"))
 _SUMMABLE = frozenset(_PHASE_GROUPS[0] + _PHASE_GROUPS[1])
 
 
-class Reading(NamedTuple):
-    """What one meterValue says; ``None`` = not reported (or not usable)."""
+class Reading(msgspec.Struct, frozen=True, gc=False):
+    """What one meterValue says; ``None`` = not reported (or not usable).
+
+    A Struct rather than a NamedTuple: one is made per meterValue, and a Struct
+    is several times cheaper to create."""
 
     energy_wh: int | None
     power_w: int | None
@@ -123,6 +128,8 @@ def _soc(value: object, exponent: int) -> float | None:
     if type(value) is str and exponent == 0 and len(value) <= 3 and value.isdigit():
         soc = float(value) if value.isascii() else 101.0
         return soc if soc <= 100.0 else None
+    if type(value) is int and exponent == 0:  # 2.0.1, usually
+        return float(value) if 0 <= value <= 100 else None
     parsed = _digits(value)
     if parsed is None:
         return None
@@ -132,73 +139,71 @@ def _soc(value: object, exponent: int) -> float | None:
     return soc if soc <= 100.0 else None
 
 
-def _put(slots: dict[tuple[str, str, str], int], key: tuple[str, str, str], value: int) -> None:
-    current = slots.get(key)
-    if current is None or value > current:
-        slots[key] = value
+def _combine(
+    others: list[tuple[Any, str, int]], energy: int | None, power: int | None
+) -> tuple[int | None, int | None]:
+    """Fill energy / power from phase and Inlet readings when no Outlet total exists."""
+    # kind -> (location, phase) -> highest value; phase "" is the location's total.
+    slots: dict[str, dict[tuple[str, str], int]] = {}
+    for sv, kind, number in others:
+        location = "Outlet" if sv.location is _UNSET else sv.location
+        phase = "" if sv.phase is _UNSET else sv.phase
+        if location not in _LOCATIONS or (phase and phase not in _SUMMABLE):
+            continue  # Cable / EV / Body, or a neutral or line-to-line phase
+        of_kind = slots.setdefault(kind, {})
+        current = of_kind.get((location, phase))
+        if current is None or number > current:
+            of_kind[(location, phase)] = number
+    if energy is None and "E" in slots:
+        energy = _resolve(slots["E"])
+    if power is None and "P" in slots:
+        power = _resolve(slots["P"])
+    return energy, power
 
 
-def _resolve(slots: dict[tuple[str, str, str], int], kind: str) -> int | None:
-    for location in ("Outlet", "Inlet"):
-        total = slots.get((kind, location, ""))
+def _resolve(slots: dict[tuple[str, str], int]) -> int | None:
+    for location in _LOCATIONS:
+        total = slots.get((location, ""))
         if total is not None:
             return total
         for group in _PHASE_GROUPS:
-            parts = [slots[key] for p in group if (key := (kind, location, p)) in slots]
+            parts = [slots[key] for phase in group if (key := (location, phase)) in slots]
             if parts:
                 return sum(parts)
     return None
 
 
-def _slot(sv: Any, kind: str) -> tuple[str, str, str] | None:
-    location = sv.location
-    if location is _UNSET:
-        location = "Outlet"
-    elif location not in ("Outlet", "Inlet"):
-        return None
-    phase = sv.phase
-    if phase is _UNSET:
-        return (kind, location, "")
-    return (kind, location, phase) if phase in _SUMMABLE else None
-
-
-def _combine(others: list[tuple[Any, str, int]], energy: int | None, power: int | None) -> Reading:
-    """Fill energy / power from phase and inlet readings when no Outlet total exists."""
-    slots: dict[tuple[str, str, str], int] = {}
-    for sv, kind, number in others:
-        key = _slot(sv, kind)
-        if key is not None:
-            _put(slots, key, number)
-    if energy is None:
-        energy = _resolve(slots, "E")
-    if power is None:
-        power = _resolve(slots, "P")
-    return Reading(energy, power, None)
-
-
 def _number(value: object, exponent: int) -> int | None:
     """:func:`scaled_int`, with the usual cases inlined: an int, or a plain
     fixed-point number (1.6 strings; 2.0.1 floats through their shortest repr)."""
+    if type(value) is float:
+        if not _isfinite(value):
+            return None
+        return _text_number(repr(value), exponent)
     if type(value) is int and exponent >= 0:
         result = value * 10**exponent
         return result if 0 <= result <= _MAX else None
-    if type(value) is float:
-        if not math.isfinite(value):
-            return None
-        value = repr(value)
-    if type(value) is str and len(value) < 24:
-        whole, _, fraction = value.partition(".")
-        digits = whole + fraction if fraction else whole
-        if digits and digits.isdigit() and digits.isascii():
-            shift = exponent - len(fraction)
-            if shift >= 0:
-                result = int(digits) * 10**shift
-            else:
-                divisor = 10**-shift
-                quotient, remainder = divmod(int(digits), divisor)
-                result = quotient + (2 * remainder >= divisor)
-            return result if result <= _MAX else None
+    if type(value) is str:
+        return _text_number(value, exponent)
     return scaled_int(value, exponent)
+
+
+def _text_number(text: str, exponent: int) -> int | None:
+    """:func:`scaled_int` of a string; plain ASCII fixed-point text is done here."""
+    if len(text) < 24:
+        whole, _, fraction = text.partition(".")
+        digits = whole + fraction
+        if digits.isdigit() and digits.isascii():  # also rejects "" and "."
+            result = int(digits)
+            shift = exponent - len(fraction)
+            if shift < 0:
+                divisor = 10**-shift
+                result, remainder = divmod(result, divisor)
+                result += 2 * remainder >= divisor  # half up
+            elif shift:
+                result *= 10**shift
+            return result if result <= _MAX else None
+    return scaled_int(text, exponent)
 
 
 _PERCENT = {"Percent": 0}
@@ -207,68 +212,85 @@ _KINDS: dict[str, tuple[str, dict[str, int], str]] = {
     POWER: ("P", _POWER_UNITS, "W"),
     SOC: ("S", _PERCENT, "Percent"),
 }
+# measurand -> unit -> (kind, power of ten): two lookups of interned enum values
+# per sampled value on the hot path. UNSET stands for an absent field: the
+# measurand defaults to the energy register, the unit to the measurand's default
+# unit. Whatever is not listed is ignored.
+_SPECS: dict[Any, dict[Any, tuple[str, int]]] = {
+    measurand: {
+        **{unit: (kind, exponent) for unit, exponent in units.items()},
+        _UNSET: (kind, units[default]),
+    }
+    for name, (kind, units, default) in _KINDS.items()
+    for measurand in ((name, _UNSET) if name == ENERGY else (name,))
+}
+_NO_UNITS: dict[Any, tuple[str, int]] = {}
 
-
-def _reduce(numbers: list[tuple[Any, str, int]], soc: float | None) -> Reading:
-    energy: int | None = None  # Outlet totals, the common case, stay in locals
-    power: int | None = None
-    others: list[tuple[Any, str, int]] | None = None
-    for sv, kind, number in numbers:
-        if sv.phase is _UNSET and (sv.location is _UNSET or sv.location == "Outlet"):
-            if kind == "E":
-                energy = number if energy is None or number > energy else energy
-            else:
-                power = number if power is None or number > power else power
-        else:
-            others = others or []
-            others.append((sv, kind, number))
-    if others is not None and (energy is None or power is None):
-        energy, power, _ = _combine(others, energy, power)
-    return Reading(energy, power, soc)
+# Both readers below apply the same rule to each usable number: an Outlet total
+# (no phase, Outlet or no location) -- the common case -- is kept in a local
+# (the highest wins); anything else waits for ``_combine``. The rule is written
+# out in each loop rather than called, because it runs for every sampled value.
 
 
 def reading_v16(sampled_values: list[Any]) -> Reading:
     """Reduce the ``sampledValue`` list of one 1.6 meterValue."""
-    numbers: list[tuple[Any, str, int]] = []
+    energy: int | None = None
+    power: int | None = None
     soc: float | None = None
+    others: list[tuple[Any, str, int]] = []
     for sv in sampled_values:
-        spec = _KINDS.get(ENERGY if sv.measurand is _UNSET else sv.measurand)
+        spec = _SPECS.get(sv.measurand, _NO_UNITS).get(sv.unit)
         if spec is None or sv.context == "Other" or sv.format == "SignedData":
             continue
-        kind, units, default = spec
-        exponent = units.get(default if sv.unit is _UNSET else sv.unit)
-        if exponent is None:
-            continue
+        kind, exponent = spec
         if kind == "S":
             value = _soc(sv.value, 0)
             soc = value if value is not None else soc
             continue
-        number = _number(sv.value, exponent)
-        if number is not None:
-            numbers.append((sv, kind, number))
-    return _reduce(numbers, soc)
+        number = _text_number(sv.value, exponent)  # 1.6 values are strings
+        if number is None:
+            continue
+        if sv.phase is not _UNSET or (sv.location is not _UNSET and sv.location != "Outlet"):
+            others.append((sv, kind, number))
+        elif kind == "E":
+            energy = number if energy is None or number > energy else energy
+        else:
+            power = number if power is None or number > power else power
+    if others and (energy is None or power is None):
+        energy, power = _combine(others, energy, power)
+    return Reading(energy, power, soc)
 
 
 def reading_v201(sampled_values: list[Any]) -> Reading:
     """Reduce the ``sampledValue`` list of one 2.0.1 meterValue."""
-    numbers: list[tuple[Any, str, int]] = []
+    energy: int | None = None
+    power: int | None = None
     soc: float | None = None
+    others: list[tuple[Any, str, int]] = []
     for sv in sampled_values:
-        spec = _KINDS.get(ENERGY if sv.measurand is _UNSET else sv.measurand)
-        if spec is None or sv.context == "Other":
-            continue
-        kind, units, default = spec
         uom = sv.unitOfMeasure
-        unit, multiplier = (_UNSET, 0) if uom is _UNSET else (uom.unit, uom.multiplier)
-        multiplier = 0 if multiplier is _UNSET else multiplier
-        exponent = units.get(default if unit is _UNSET else unit)
-        if exponent is None or not -12 <= multiplier <= 12:
+        if uom is _UNSET:
+            spec, multiplier = _SPECS.get(sv.measurand, _NO_UNITS).get(_UNSET), 0
+        else:
+            spec = _SPECS.get(sv.measurand, _NO_UNITS).get(uom.unit)
+            multiplier = uom.multiplier
+            multiplier = 0 if multiplier is _UNSET else multiplier
+        if spec is None or sv.context == "Other" or not -12 <= multiplier <= 12:
             continue
+        kind, exponent = spec
         if kind == "S":
             value = _soc(sv.value, multiplier)
             soc = value if value is not None else soc
             continue
         number = _number(sv.value, exponent + multiplier)
-        if number is not None:
-            numbers.append((sv, kind, number))
-    return _reduce(numbers, soc)
+        if number is None:
+            continue
+        if sv.phase is not _UNSET or (sv.location is not _UNSET and sv.location != "Outlet"):
+            others.append((sv, kind, number))
+        elif kind == "E":
+            energy = number if energy is None or number > energy else energy
+        else:
+            power = number if power is None or number > power else power
+    if others and (energy is None or power is None):
+        energy, power = _combine(others, energy, power)
+    return Reading(energy, power, soc)

@@ -21,7 +21,7 @@ from chargewatch.errors import ConfigurationError
 from streams.core.events import Event
 from streams.core.ocpp import v16, v201
 from streams.core.ocpp.context import StationContext
-from streams.core.ocpp.emit import Handler, Message, Normalised, Out
+from streams.core.ocpp.emit import Handler, Message, Normalised, Out, epoch_ms, utc
 from streams.core.ocpp.envelope import OcppEnvelope, decode_envelope
 from streams.core.ocpp.errors import UnknownVersionError
 from streams.core.ocpp.identity import message_key
@@ -79,9 +79,10 @@ class OcppNormaliser:
     ) -> Normalised:
         """Events plus their flags (``streams.core.ocpp.emit`` lists the flags)."""
         envelope = raw if isinstance(raw, OcppEnvelope) else decode_envelope(raw)
-        return self._run(envelope, context)
+        out = self._run(envelope, context)
+        return Normalised(out.events, out.flags)
 
-    def _run(self, envelope: OcppEnvelope, context: StationContext) -> Normalised:
+    def _run(self, envelope: OcppEnvelope, context: StationContext) -> Out:
         version, action = envelope.ocpp_version, envelope.action
         if version not in SUPPORTED_VERSIONS:
             raise UnknownVersionError(
@@ -94,13 +95,19 @@ class OcppNormaliser:
             if envelope.has_response
             else None
         )
-        handler = _HANDLERS.get((version, action))
-        if handler is None:
-            return Normalised([], {})  # valid, but says nothing about sessions
         tenant = envelope.tenant or self._tenant
         station = envelope.station_id
-        message = Message(request, response, station, tenant, envelope.received_at)
-        key = message_key(tenant, station, envelope.message_id, message.received_ms)
+        handler = _HANDLERS.get((version, action))
+        if handler is None:
+            return Out(tenant, station, "")  # valid, but says nothing about sessions
+        received = utc(envelope.received_at)
+        received_ms = epoch_ms(received)
+        key = message_key(tenant, station, envelope.message_id, received_ms)
         out = Out(tenant, station, key)
-        handler(message, context, out, self._tokens)
-        return out.result()
+        handler(
+            Message(request, response, station, tenant, received, received_ms),
+            context,
+            out,
+            self._tokens,
+        )
+        return out

@@ -28,7 +28,12 @@ from typing import Any, Literal
 import msgspec
 
 from streams.core.ocpp.compiler import compile_schema
-from streams.core.ocpp.errors import BadJsonError, SchemaError, UnknownActionError
+from streams.core.ocpp.errors import (
+    BadJsonError,
+    OcppInputError,
+    SchemaError,
+    UnknownActionError,
+)
 
 __all__ = ["SUPPORTED_VERSIONS", "Kind", "SchemaRegistry"]
 
@@ -36,6 +41,7 @@ Kind = Literal["request", "response"]
 
 _VERSION_DIRS = {"1.6": "v16", "2.0.1": "v201"}
 _MISSING = object()
+_EMPTY_RAW = msgspec.Raw(b"{}")
 SUPPORTED_VERSIONS = frozenset(_VERSION_DIRS)
 
 # msgspec echoes the offending enum value or unknown key; payloads hold id
@@ -47,6 +53,13 @@ _UNKNOWN_KEY = re.compile(r"Object contains unknown field `.*?`")
 def _sanitise(message: str) -> str:
     message = _ENUM_VALUE.sub("Invalid enum value - at", message)
     return _UNKNOWN_KEY.sub("Object contains an unknown field", message)
+
+
+def _translate(version: str, action: str, kind: Kind, exc: Exception) -> OcppInputError:
+    if isinstance(exc, msgspec.ValidationError):
+        return SchemaError(f"OCPP {version} {action} {kind}: {_sanitise(str(exc))}")
+    # DecodeError, or UnicodeDecodeError (invalid UTF-8 inside a string of the payload).
+    return BadJsonError(f"OCPP {version} {action} {kind}: not valid UTF-8 JSON")
 
 
 def _schema_name(version: str, action: str, kind: Kind) -> str:
@@ -133,30 +146,33 @@ class SchemaRegistry:
 
     def decode(self, version: str, action: str, kind: Kind, raw: bytes | msgspec.Raw) -> Any:
         """Validate ``raw`` against the official schema and return the typed payload."""
-        if len(raw) == 2 and bytes(raw) == b"{}":
-            key = (version, action, kind)
+        key = (version, action, kind)
+        # Raw compares with Raw only (not bytes), without copying the payload.
+        if raw in (_EMPTY_RAW, b"{}"):
             empty = self._empty.get(key, _MISSING)
             if empty is _MISSING:
-                try:
-                    empty = self._decode(version, action, kind, b"{}")
-                except SchemaError as exc:
-                    empty = exc
-                self._empty[key] = empty
+                empty = self._empty[key] = self._decode_empty(version, action, kind)
             if isinstance(empty, SchemaError):
                 raise SchemaError(str(empty))
             return empty
-        return self._decode(version, action, kind, raw)
-
-    def _decode(self, version: str, action: str, kind: Kind, raw: bytes | msgspec.Raw) -> Any:
-        decoder = self.decoder(version, action, kind)
+        # The hot path: no further Python call, only the compiled decoder.
+        decoder = self._decoders.get(key) or self.decoder(version, action, kind)
         try:
             return decoder.decode(raw)
-        except msgspec.ValidationError as exc:
+        except (msgspec.DecodeError, UnicodeDecodeError) as exc:
             # ``from None``: the original message may quote a payload value.
-            raise SchemaError(f"OCPP {version} {action} {kind}: {_sanitise(str(exc))}") from None
-        except (msgspec.DecodeError, UnicodeDecodeError):
-            # UnicodeDecodeError: invalid UTF-8 inside a string of the payload.
-            raise BadJsonError(f"OCPP {version} {action} {kind}: not valid UTF-8 JSON") from None
+            raise _translate(version, action, kind, exc) from None
+
+    def _decode_empty(self, version: str, action: str, kind: Kind) -> Any:
+        """``{}`` decoded once per schema (the typed value is frozen, so it can be
+        shared) -- or the SchemaError that says why ``{}`` is invalid."""
+        try:
+            return self.decoder(version, action, kind).decode(b"{}")
+        except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+            error = _translate(version, action, kind, exc)
+            if isinstance(error, SchemaError):
+                return error
+            raise error from None
 
     def compile_all(self) -> int:
         """Compile every schema of every supported version (warm-up, tests); return the count."""

@@ -31,6 +31,7 @@ is used until something newer says otherwise. Auth method from
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import msgspec
@@ -68,6 +69,18 @@ def _energy(readings: list[tuple[Any, int, Reading]], *, latest: bool) -> int | 
     if not known:
         return None
     return (max(known) if latest else min(known))[1]
+
+
+def _readings(req: Any, ts: datetime, ms: int) -> list[tuple[datetime, int, Reading]]:
+    """(time, epoch ms, reading) of each meterValue of a TransactionEvent."""
+    readings = []
+    for mv in req.meterValue if req.meterValue is not _UNSET else ():
+        if mv.timestamp == req.timestamp:  # the usual case: reuse the event's conversion
+            readings.append((ts, ms, reading_v201(mv.sampledValue)))
+        else:
+            at = utc(mv.timestamp)
+            readings.append((at, epoch_ms(at), reading_v201(mv.sampledValue)))
+    return readings
 
 
 def _transaction(msg: Message, ctx: StationContext, native: str, ms: int) -> TxRecord:
@@ -120,10 +133,7 @@ def transaction_event(
     ms = epoch_ms(ts)
     seq = req.seqNo if req.seqNo >= 0 else None
     evse_id = _evse(req.evse.id, "TransactionEvent") if req.evse is not _UNSET else None
-    readings: list[tuple[Any, int, Reading]] = []
-    for mv in req.meterValue if req.meterValue is not _UNSET else ():
-        at = utc(mv.timestamp)
-        readings.append((at, epoch_ms(at), reading_v201(mv.sampledValue)))
+    readings = _readings(req, ts, ms)
     # Everything above can fail; nothing below does (the context stays consistent).
     rec = _transaction(msg, ctx, info.transactionId, ms)
     hashes = _carry_forward(req, rec, evse_id, tokens)
