@@ -82,6 +82,7 @@ class SessionWorker:
         # partition -> (newest event time, wall time when it was seen), both ms
         self._watermarks: dict[int, tuple[int, float]] = {}
         self._counts: Counter[str] = Counter()
+        self._emitted_by_status: dict[str, Any] = {}
         # Partitions of the input topics this worker owns now (None: not told yet).
         # A message of any other partition is a zombie - buffered before a
         # revocation - and its new owner processes it: touching state would race.
@@ -152,7 +153,12 @@ class SessionWorker:
 
     def _send(self, record: SessionOut) -> None:
         self._sessions_topic.send_soon(key=record.session_id.encode(), value=encode_record(record))
-        metrics.SESSIONS_EMITTED.labels(record.status).inc()
+        emitted = self._emitted_by_status.get(record.status)
+        if emitted is None:  # labels() costs more than the record: look it up once
+            emitted = self._emitted_by_status[record.status] = metrics.SESSIONS_EMITTED.labels(
+                record.status
+            )
+        emitted.inc()
         if (
             record.status in ("completed", "auto_closed")
             and not record.correction
