@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, ConsumerGroupState, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient
 
 from chargewatch.kafka_admin import consumer_lag, ensure_topics
 from chargewatch.pipeline import Service
@@ -136,6 +137,20 @@ class BenchPipeline:
 
     def lag(self, topics: Sequence[str]) -> int:
         return sum(consumer_lag(self.bootstrap, self.group, t) for t in topics)
+
+    def wait_members(self, n: int, workers: Sequence[Service], timeout: float = 120.0) -> None:
+        """Until the worker group is stable with ``n`` members (all assigned)."""
+        admin = AdminClient({"bootstrap.servers": self.bootstrap})
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for worker in workers:
+                if not worker.alive():
+                    raise SystemExit(f"a worker died, see {worker.log_path}")
+            described = admin.describe_consumer_groups([self.group])[self.group].result()
+            if described.state == ConsumerGroupState.STABLE and len(described.members) == n:
+                return
+            time.sleep(0.5)
+        raise SystemExit(f"the group did not settle with {n} members in {timeout:.0f} s")
 
     def sink_lag(self) -> int:
         k = self.kafka
