@@ -174,7 +174,9 @@ def latency(
     try:
         bench.drain([topic], warm, [worker])  # both started and caught up
         paced = records[warm : warm + int(rate * seconds)]
-        producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 1})
+        producer = Producer(
+            {"bootstrap.servers": bootstrap, "linger.ms": 1, "enable.idempotence": True}
+        )
         start, sent = time.monotonic(), 0
         while sent < len(paced):
             due = min(len(paced), int((time.monotonic() - start) * rate) + 1)

@@ -125,7 +125,7 @@ class BenchPipeline:
 
     def produce(self, topic: str, records: Iterable[tuple[bytes, bytes]]) -> int:
         producer = Producer({"bootstrap.servers": self.bootstrap, "linger.ms": 50,
-                             "compression.type": "lz4"})  # fmt: skip
+                             "compression.type": "lz4", "enable.idempotence": True})  # fmt: skip
         n = 0
         for key, value in records:
             producer.produce(topic, key=key, value=value)

@@ -51,7 +51,7 @@ class SessionSink:
                 "enable.partition.eof": False,
             }
         )
-        self._deadletters = Producer({**common, "linger.ms": 50})
+        self._deadletters = Producer({**common, "linger.ms": 50, "enable.idempotence": True})
         self._buffer: list[SessionOut] = []
         self._cdr_rows: list[list[Any]] = []
         self._raw_rows: list[list[Any]] = []

@@ -84,7 +84,10 @@ class Pipeline:
 
     def produce(self, events: Iterable[Event], rate: float | None = None) -> int:
         """Produce canonical events, at ``rate`` per second if given (else at once)."""
-        producer = Producer({"bootstrap.servers": self.bootstrap, "linger.ms": 20})
+        # Idempotent: a retried batch never lands behind a later one (without it, a
+        # retry after a slow response once put events hours out of order on a partition).
+        producer = Producer({"bootstrap.servers": self.bootstrap, "linger.ms": 20,
+                             "enable.idempotence": True})  # fmt: skip
         topic = f"{self.name}.events"
         started = time.monotonic()
         n = 0
@@ -102,7 +105,7 @@ class Pipeline:
         return n
 
     def produce_raw(self, key: bytes, value: bytes) -> None:
-        producer = Producer({"bootstrap.servers": self.bootstrap})
+        producer = Producer({"bootstrap.servers": self.bootstrap, "enable.idempotence": True})
         producer.produce(f"{self.name}.events", key=key, value=value)
         producer.flush(10)
 

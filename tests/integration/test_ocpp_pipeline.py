@@ -115,7 +115,7 @@ def test_bad_envelopes_go_to_the_dead_letter_topic_with_their_reason(pipeline: P
         ).encode(): "schema_invalid",
         json.dumps({"station_id": "CP-1"}).encode(): "envelope_invalid",
     }
-    producer = Producer({"bootstrap.servers": pipeline.bootstrap})
+    producer = Producer({"bootstrap.servers": pipeline.bootstrap, "enable.idempotence": True})
     topic = f"{pipeline.name}.ocpp"
     for value in [*bad, json.dumps(good).encode()]:
         producer.produce(topic, key=b"CP-1", value=value)
