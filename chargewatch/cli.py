@@ -44,7 +44,12 @@ def _parser() -> argparse.ArgumentParser:
                        help="simulated seconds per wall second, or 'max' (default)")  # fmt: skip
     run.add_argument("--tariff", type=Path, help="apply this tariff file first (tariffs apply)")
     sim.add_argument("--truth", type=Path, help="write ground truth (JSON lines) here")
-    sim.add_argument("--out", type=Path, help="write events to this JSON-lines file, not Kafka")
+    sim.add_argument(
+        "--out",
+        type=Path,
+        help="write JSON lines here instead (events, or with --protocol ocpp* the envelopes "
+        "the gateway would publish; no Kafka, no gateway)",
+    )
     sim.add_argument(
         "--protocol",
         choices=["canonical", "ocpp1.6", "ocpp2.0.1"],

@@ -107,6 +107,16 @@ def run_simulate(settings: Settings, args: argparse.Namespace) -> int:
     simulation = simulate(sim_config(args.stations, args.days, args.seed, args.sample_interval))
     if args.truth:
         write_truth(args.truth, simulation.truth)
+    if args.out and args.protocol != "canonical":
+        from chargewatch.simulator.ocpp_log import ocpp_envelopes
+
+        # The log the configured gateway would write: its tenant and token list apply.
+        envelopes = ocpp_envelopes(simulation, args.protocol, gateway_config(settings))
+        with args.out.open("wb") as handle:
+            handle.writelines(value + b"\n" for _, value in envelopes)
+        print(f"{len(envelopes)} {args.protocol} envelopes, {len(simulation.truth)} sessions "
+              f"-> {args.out}")  # fmt: skip
+        return 0
     if args.out:
         with args.out.open("wb") as handle:
             for event in simulation.events:

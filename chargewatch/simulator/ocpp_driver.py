@@ -39,7 +39,7 @@ import logging
 import time
 import uuid
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -75,7 +75,9 @@ __all__ = [
     "drive",
     "drive_blocking",
     "fake_id_token",
+    "iter_station_calls",
     "message_id",
+    "station_scripts",
     "translate_station",
 ]
 
@@ -395,6 +397,19 @@ def _register(at: datetime, wh: int, context: str) -> dict[str, Any]:
     return {"timestamp": _ts(at), "sampledValue": [value]}
 
 
+def iter_station_calls(
+    events: Sequence[Event], protocol: Protocol, station: StationSpec | None = None
+) -> Iterator[OcppCall]:
+    """:func:`translate_station` one call at a time, so a whole fleet's calls need
+    not be held at once."""
+    if not events:
+        return
+    translator = _V16() if protocol == "ocpp1.6" else _V201(events)
+    yield _boot(protocol, station, events[0].ts)
+    for event in events:
+        yield from translator.calls(event)
+
+
 def translate_station(
     events: Sequence[Event], protocol: Protocol, station: StationSpec | None = None
 ) -> list[OcppCall]:
@@ -402,13 +417,20 @@ def translate_station(
 
     Pure and deterministic. A station without events sends nothing.
     """
-    if not events:
-        return []
-    translator = _V16() if protocol == "ocpp1.6" else _V201(events)
-    calls = [_boot(protocol, station, events[0].ts)]
-    for event in events:
-        calls.extend(translator.calls(event))
-    return calls
+    return list(iter_station_calls(events, protocol, station))
+
+
+def station_scripts(sim: Simulation, protocol: Protocol) -> dict[str, Iterator[OcppCall]]:
+    """Every station's calls (lazily, as :func:`iter_station_calls`), stations in
+    order of first event."""
+    by_station: dict[str, list[Event]] = {}
+    for event in sim.events:
+        by_station.setdefault(event.station_id, []).append(event)
+    specs = {spec.station_id: spec for spec in sim.stations}
+    return {
+        station_id: iter_station_calls(events, protocol, specs.get(station_id))
+        for station_id, events in by_station.items()
+    }
 
 
 def _request(protocol: Protocol, action: str, payload: dict[str, Any]) -> Any:
@@ -442,7 +464,7 @@ class _StationRun:
     response_timeout_s: float
 
 
-async def _run_station(run: _StationRun, calls: list[OcppCall], result: DriveResult) -> None:
+async def _run_station(run: _StationRun, calls: Iterable[OcppCall], result: DriveResult) -> None:
     station_id, protocol = run.station_id, run.protocol
     uri = f"{run.base_url.rstrip('/')}/{quote(station_id, safe='')}"
     client = v16.ChargePoint if protocol == "ocpp1.6" else v201.ChargePoint
@@ -518,14 +540,7 @@ async def drive(
         raise ValueError(f"protocol must be ocpp1.6 or ocpp2.0.1, not {protocol!r}")
     if speed is not None and not speed > 0:
         raise ValueError("speed must be positive (or None for as fast as possible)")
-    by_station: dict[str, list[Event]] = {}
-    for event in sim.events:
-        by_station.setdefault(event.station_id, []).append(event)
-    specs = {spec.station_id: spec for spec in sim.stations}
-    scripts = {
-        station_id: translate_station(events, protocol, specs.get(station_id))
-        for station_id, events in by_station.items()
-    }
+    scripts = station_scripts(sim, protocol)
     result = DriveResult(protocol, stations=len(scripts))
     loop = asyncio.get_running_loop()
     pacing = _Pacing(loop.time(), sim.events[0].ts if sim.events else None, speed)
