@@ -3,13 +3,14 @@
 In-process (no broker):
 1. OCPP hot path, stage by stage (``bench.ocpp_stages``);
 2. replay of canonical events (decode + validate + stitch);
-3. replay of a real OCPP dataset, in-process and as a whole ``chargewatch
-   replay`` process (same validation as the live path);
+3. replay of OCPP logs - a simulated network reporting every 15 s and a real,
+   sparse dataset - in-process and as a whole ``chargewatch replay`` process
+   (same validation as the live path);
 4. pricing a finished session;
 5. worker memory per open session (``bench.memory``).
 
 On a real broker started for the bench (``bench.broker_scenarios``):
-6. one worker on the OCPP dataset: messages per CPU-second, sessions checked;
+6. one worker on each OCPP log: messages per CPU-second, sessions checked;
 7. scale-out: 1, 2 and 4 workers over 8 partitions;
 8. recovery after SIGKILL;
 9. StopTransaction -> ClickHouse latency at half the worker's maximum rate.
@@ -28,12 +29,14 @@ from dataclasses import replace
 from pathlib import Path
 
 from bench import broker_scenarios
+from bench.broker_scenarios import Workload
 from bench.harness import HMAC_KEY, percentile
 from chargewatch.broker import broker_down, broker_up
-from chargewatch.datasets import DatasetLog, sap_labs_france
+from chargewatch.datasets import sap_labs_france
 from chargewatch.replay import file_pricer, replay_lines
 from chargewatch.settings import PricingSettings, PrivacySettings, WorkerSettings
 from chargewatch.simulator import SimConfig, simulate
+from chargewatch.simulator.ocpp_log import ocpp_envelopes
 from streams.config import stitcher_for
 from streams.core.events import encode_event
 from streams.ocpp_ingest import normaliser_for
@@ -56,17 +59,17 @@ def bench_replay(stations: int) -> None:
           f"in {best:.3f} s = {rate:,.0f} events/s ({per_event_us:.2f} us/event)")  # fmt: skip
 
 
-def bench_ocpp_replay(log: DatasetLog, root: Path) -> float:
-    """In-process and whole-process replay of the dataset's envelopes."""
+def bench_ocpp_replay(log: Workload, root: Path) -> float:
+    """In-process and whole-process replay of the workload's envelopes."""
     normaliser = normaliser_for(PrivacySettings(token_hmac_key=HMAC_KEY))
     values = [value for _, value in log.records]
     started = time.perf_counter()
     result = replay_lines(values, normaliser=normaliser, fmt="ocpp")
     inproc = time.perf_counter() - started
-    print(f"  OCPP 1.6 ({log.name}), in-process: {len(values):,} envelopes in {inproc:.2f} s "
+    print(f"  OCPP ({log.name}), in-process: {len(values):,} envelopes in {inproc:.2f} s "
           f"= {len(values) / inproc:,.0f}/s, {len(result.sessions):,} sessions")  # fmt: skip
     path = root / "ocpp.jsonl"
-    log.write_jsonl(path)
+    path.write_bytes(b"".join(value + b"\n" for value in values))
     env = {**os.environ, "CHARGEWATCH_PRIVACY_TOKEN_HMAC_KEY": HMAC_KEY,
            "CHARGEWATCH_LOG_LEVEL": "WARNING"}  # fmt: skip
     started = time.perf_counter()
@@ -78,9 +81,20 @@ def bench_ocpp_replay(log: DatasetLog, root: Path) -> float:
     )
     whole = time.perf_counter() - started
     rate = len(values) / whole
-    print(f"  OCPP 1.6, whole `chargewatch replay` process (start-up, read, write included): "
-          f"{rate:,.0f} messages/s (target {REPLAY_TARGET:,})")  # fmt: skip
+    print(f"  OCPP ({log.name}), whole `chargewatch replay` process (start-up, read, write "
+          f"included): {rate:,.0f} messages/s (target {REPLAY_TARGET:,})")  # fmt: skip
     return rate
+
+
+def workloads(stations: int) -> list[Workload]:
+    """A network reporting every 15 s (simulated), and a real, sparse dataset."""
+    sim = simulate(replace(SimConfig(), stations=stations, days=0.5, sample_interval_s=15))
+    sap = sap_labs_france()
+    return [
+        Workload(f"simulated OCPP 1.6, {stations} stations, samples every 15 s",
+                 ocpp_envelopes(sim, "ocpp1.6")),
+        Workload(f"{sap.name}, real sessions, ~5 messages each", sap.records),
+    ]  # fmt: skip
 
 
 def bench_pricing(stations: int) -> None:
@@ -122,18 +136,20 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def on_broker(bootstrap: str, root: Path, log: DatasetLog, stations: int) -> None:
-    want = broker_scenarios.replay_reference(log, HMAC_KEY)
+def on_broker(bootstrap: str, root: Path, logs: list[Workload], stations: int) -> None:
     print("6. one worker, OCPP in")
-    drained = broker_scenarios.worker_throughput(bootstrap, root, log, want)
+    drained = []
+    for log in logs:
+        want = broker_scenarios.replay_reference(log, HMAC_KEY)
+        drained.append(broker_scenarios.worker_throughput(bootstrap, root, log, want))
     events = simulate(replace(SimConfig(), stations=stations, days=1.0)).events
     print("7. scale-out")
     reference = broker_scenarios.scale_out(bootstrap, root, events)
     print("8. recovery")
     broker_scenarios.recovery(bootstrap, root, events, reference)
     print("9. latency")
-    rate = max(drained.per_wall_s / 2, 100.0)
-    delays = broker_scenarios.latency(bootstrap, root, log, rate)
+    rate = max(drained[0].per_wall_s / 2, 100.0)
+    delays = broker_scenarios.latency(bootstrap, root, logs[0], rate)
     if delays:
         print(f"  p99 {percentile(delays, 99):.3f} s at {rate:,.0f} messages/s")
 
@@ -147,7 +163,7 @@ def main() -> None:
     args = parser.parse_args()
     from bench.ocpp_stages import print_table
 
-    log = sap_labs_france()
+    logs = workloads(args.stations)
     with tempfile.TemporaryDirectory(prefix="chargewatch-bench-") as tmp:
         root = Path(tmp)
         print("== chargewatch bench ==")
@@ -155,7 +171,8 @@ def main() -> None:
         print_table(number=500)
         print("2.-3. replay")
         bench_replay(args.stations)
-        bench_ocpp_replay(log, root)
+        for log in logs:
+            bench_ocpp_replay(log, root)
         print("4. pricing")
         bench_pricing(min(args.stations, 50))
         print("5. memory")
@@ -168,7 +185,7 @@ def main() -> None:
             broker_up(root / "kafka", port, controller_port=_free_port())
             bootstrap = f"127.0.0.1:{port}"
         try:
-            on_broker(bootstrap, root, log, args.stations)
+            on_broker(bootstrap, root, logs, args.stations)
         finally:
             if args.bootstrap is None:
                 broker_down(root / "kafka")

@@ -18,26 +18,41 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from confluent_kafka import Producer
 
 from bench.harness import BenchPipeline, Drained, summary
-from chargewatch.datasets import DatasetLog
 from chargewatch.replay import replay_lines
 from chargewatch.settings import PrivacySettings
 from streams.core.events import Event, encode_event
 from streams.core.ocpp.identity import session_id_for
 from streams.ocpp_ingest import normaliser_for
 
-__all__ = ["latency", "recovery", "replay_reference", "scale_out", "worker_throughput"]
+__all__ = [
+    "Workload",
+    "latency",
+    "recovery",
+    "replay_reference",
+    "scale_out",
+    "worker_throughput",
+]
 
 Sessions = dict[str, tuple[Any, ...]]
+
+
+class Workload(NamedTuple):
+    """OCPP envelopes as on ``ocpp.messages``: (station id, envelope JSON), in order."""
+
+    name: str
+    records: list[tuple[str, bytes]]
+
+
 TARGET_PER_CPU_S = 50_000
 
 
-def replay_reference(log: DatasetLog, hmac_key: str) -> Sessions:
+def replay_reference(log: Workload, hmac_key: str) -> Sessions:
     """The sessions the offline replay makes of the same envelopes (same key)."""
     normaliser = normaliser_for(PrivacySettings(token_hmac_key=hmac_key))
     result = replay_lines((value for _, value in log.records), normaliser=normaliser, fmt="ocpp")
@@ -56,7 +71,7 @@ def _differences(got: Sessions, want: Sessions) -> str:
     return f"NOT identical: {missing} missing, {extra} unexpected, {differ} different"
 
 
-def worker_throughput(bootstrap: str, root: Path, log: DatasetLog, want: Sessions) -> Drained:
+def worker_throughput(bootstrap: str, root: Path, log: Workload, want: Sessions) -> Drained:
     bench = BenchPipeline(bootstrap, root)
     topic = bench.kafka.ocpp_topic
     records = [(key.encode(), value) for key, value in log.records]
@@ -67,7 +82,7 @@ def worker_throughput(bootstrap: str, root: Path, log: DatasetLog, want: Session
         drained = bench.drain([topic], total, [worker])
     finally:
         bench.stop_all()
-    print(f"  worker, OCPP 1.6 ({log.name}, {total:,} envelopes, 8 partitions): "
+    print(f"  worker, OCPP ({log.name}, {total:,} envelopes, 8 partitions): "
           f"{drained.per_cpu_s:,.0f} messages per worker CPU-second "
           f"(target {TARGET_PER_CPU_S:,}), {drained.per_wall_s:,.0f} per wall second")  # fmt: skip
     print(f"    sessions against the offline replay: {_differences(bench.final_sessions(), want)}")
@@ -160,7 +175,7 @@ def _stop_session(value: bytes) -> str | None:
 
 
 def latency(
-    bootstrap: str, root: Path, log: DatasetLog, rate: float, seconds: float = 15.0
+    bootstrap: str, root: Path, log: Workload, rate: float, seconds: float = 15.0
 ) -> list[float]:
     """Seconds from producing each StopTransaction to its row in ClickHouse."""
     bench = BenchPipeline(bootstrap, root)
