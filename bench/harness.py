@@ -128,7 +128,12 @@ class BenchPipeline:
                              "compression.type": "lz4", "enable.idempotence": True})  # fmt: skip
         n = 0
         for key, value in records:
-            producer.produce(topic, key=key, value=value)
+            while True:
+                try:
+                    producer.produce(topic, key=key, value=value)
+                    break
+                except BufferError:  # the local queue is full: let deliveries drain it
+                    producer.poll(0.1)
             n += 1
             if n % 10_000 == 0:
                 producer.poll(0)
