@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from confluent_kafka import Consumer, ConsumerGroupState, Producer, TopicPartition
+from confluent_kafka import Consumer, ConsumerGroupState, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from chargewatch.kafka_admin import consumer_lag, ensure_topics
@@ -151,7 +151,13 @@ class BenchPipeline:
             for worker in workers:
                 if not worker.alive():
                     raise SystemExit(f"a worker died, see {worker.log_path}")
-            described = admin.describe_consumer_groups([self.group])[self.group].result()
+            try:
+                described = admin.describe_consumer_groups([self.group], request_timeout=5)[
+                    self.group
+                ].result()
+            except KafkaException:  # coordinator still loading, or the group not there yet
+                time.sleep(0.5)
+                continue
             if described.state == ConsumerGroupState.STABLE and len(described.members) == n:
                 return
             time.sleep(0.5)
