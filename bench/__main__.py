@@ -154,29 +154,36 @@ def on_broker(bootstrap: str, root: Path, logs: list[Workload], stations: int) -
         print(f"  p99 {percentile(delays, 99):.3f} s at {rate:,.0f} messages/s")
 
 
+def in_process(logs: list[Workload], root: Path, args: argparse.Namespace) -> None:
+    from bench.ocpp_stages import print_table
+
+    print("1. OCPP hot path per message, by stage (microseconds, best of 5)")
+    print_table(number=500)
+    print("2.-3. replay")
+    bench_replay(args.stations)
+    for log in logs:
+        bench_ocpp_replay(log, root)
+    print("4. pricing")
+    bench_pricing(min(args.stations, 50))
+    print("5. memory")
+    bench_memory(args.open_sessions)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="bench")
     parser.add_argument("--stations", type=int, default=60, help="simulated stations")
     parser.add_argument("--open-sessions", type=int, default=100_000)
     parser.add_argument("--bootstrap", help="use this broker instead of starting one")
     parser.add_argument("--no-broker", action="store_true", help="in-process figures only")
+    parser.add_argument("--broker-only", action="store_true", help="the broker scenarios only")
     args = parser.parse_args()
-    from bench.ocpp_stages import print_table
 
     logs = workloads(args.stations)
     with tempfile.TemporaryDirectory(prefix="chargewatch-bench-") as tmp:
         root = Path(tmp)
         print("== chargewatch bench ==")
-        print("1. OCPP hot path per message, by stage (microseconds, best of 5)")
-        print_table(number=500)
-        print("2.-3. replay")
-        bench_replay(args.stations)
-        for log in logs:
-            bench_ocpp_replay(log, root)
-        print("4. pricing")
-        bench_pricing(min(args.stations, 50))
-        print("5. memory")
-        bench_memory(args.open_sessions)
+        if not args.broker_only:
+            in_process(logs, root, args)
         if args.no_broker:
             return
         bootstrap = args.bootstrap
