@@ -142,7 +142,8 @@ def on_broker(bootstrap: str, root: Path, logs: list[Workload], stations: int) -
     for log in logs:
         want = broker_scenarios.replay_reference(log, HMAC_KEY)
         drained.append(broker_scenarios.worker_throughput(bootstrap, root, log, want))
-    events = simulate(replace(SimConfig(), stations=stations, days=1.0)).events
+    # three days: long enough that commit-interval granularity (1 s) stays small
+    events = simulate(replace(SimConfig(), stations=stations, days=3.0)).events
     print("7. scale-out")
     reference = broker_scenarios.scale_out(bootstrap, root, events)
     print("8. recovery")

@@ -78,8 +78,8 @@ def worker_throughput(bootstrap: str, root: Path, log: Workload, want: Sessions)
     worker = bench.start("worker")
     try:
         bench.wait_members(1, [worker])
-        total = bench.produce(topic, records)
-        drained = bench.drain([topic], total, [worker])
+        drained = bench.measure(topic, records, [worker])
+        total = drained.messages
     finally:
         bench.stop_all()
     print(f"  worker, OCPP ({log.name}, {total:,} envelopes, 8 partitions): "
@@ -105,9 +105,7 @@ def _events_run(
     started = [bench.start("worker", f"worker-{i}") for i in range(workers)]
     try:
         bench.wait_members(workers, started)
-        bench.drain([topic], warm, started)
-        total = bench.produce(topic, records[warm:])
-        drained = bench.drain([topic], total, started)
+        drained = bench.measure(topic, records[warm:], started)
     finally:
         bench.stop_all()
     return drained, bench.final_sessions()
@@ -151,7 +149,7 @@ def recovery(bootstrap: str, root: Path, events: Sequence[Event], want: Sessions
                 raise SystemExit(f"worker died, see {successor.log_path}")
             time.sleep(0.1)
         flowing = time.monotonic() - killed
-        bench.drain([topic], len(records), [successor])
+        bench.wait_drained([topic], [successor])
     finally:
         bench.stop_all()
     verdict = _differences(bench.final_sessions(), want)
@@ -187,7 +185,8 @@ def latency(
     bench.start("sink")
     produced: dict[str, float] = {}
     try:
-        bench.drain([topic], warm, [worker])  # both started and caught up
+        bench.wait_members(1, [worker])
+        bench.wait_drained([topic], [worker])  # both started and caught up
         paced = records[warm : warm + int(rate * seconds)]
         producer = Producer(
             {"bootstrap.servers": bootstrap, "linger.ms": 1, "enable.idempotence": True}
@@ -204,7 +203,7 @@ def latency(
             producer.poll(0)
             time.sleep(0.005)
         producer.flush(30)
-        bench.drain([topic], 1, [worker])
+        bench.wait_drained([topic], [worker])
         while bench.sink_lag() > 0:
             time.sleep(0.2)
     finally:

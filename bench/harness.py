@@ -168,23 +168,28 @@ class BenchPipeline:
         return sum(consumer_lag(self.bootstrap, f"{self.name}-sink", t)
                    for t in (k.sessions_topic, k.cdrs_topic, k.ocpp_topic))  # fmt: skip
 
-    def drain(self, topics: Sequence[str], total: int, workers: Sequence[Service]) -> Drained:
-        """Wait until the group has committed everything; measure from its first progress."""
-        first: tuple[float, int, float] | None = None
-        while True:
-            lag = self.lag(topics)
-            now = time.monotonic()
-            if first is None and lag < total:
-                first = (now, total - lag, sum(cpu_seconds(w.process.pid) for w in workers))
-            if lag == 0:
-                break
+    def wait_drained(self, topics: Sequence[str], workers: Sequence[Service]) -> None:
+        """Until the group has committed everything there is."""
+        while self.lag(topics) > 0:
             for worker in workers:
                 if not worker.alive():
                     raise SystemExit(f"a worker died, see {worker.log_path}")
-            time.sleep(0.2)
-        assert first is not None
-        cpu = sum(cpu_seconds(w.process.pid) for w in workers) - first[2]
-        return Drained(total - first[1], now - first[0], cpu)
+            time.sleep(0.1)
+
+    def measure(
+        self, topic: str, records: Sequence[tuple[bytes, bytes]], workers: Sequence[Service]
+    ) -> Drained:
+        """Produce ``records`` to idle, caught-up workers and time them to zero lag: wall
+        time from the first record produced, CPU of every worker over that window
+        (idle timers included, so per-CPU figures are if anything low)."""
+        self.wait_drained([topic], workers)
+        cpu0 = sum(cpu_seconds(w.process.pid) for w in workers)
+        started = time.monotonic()
+        total = self.produce(topic, records)
+        self.wait_drained([topic], workers)
+        wall = time.monotonic() - started
+        cpu = sum(cpu_seconds(w.process.pid) for w in workers) - cpu0
+        return Drained(total, wall, cpu)
 
     def committed(self, topic: str) -> int:
         """Sum over partitions of the group's committed offsets."""
