@@ -208,6 +208,8 @@ def latency(
             time.sleep(0.2)
     finally:
         bench.stop_all()
+    emitted = bench.first_completed_at()
+    in_worker = [emitted[sid] - t for sid, t in produced.items() if sid in emitted]
     rows = bench.query(
         "SELECT session_id, toUnixTimestamp64Milli(min(inserted_at)) "
         "FROM chargewatch.sessions WHERE status = 'completed' GROUP BY session_id"
@@ -219,4 +221,7 @@ def latency(
     print(f"  {len(paced):,} envelopes at {rate:,.0f}/s ({len(produced):,} stops): "
           f"StopTransaction produced -> row in ClickHouse: {summary(delays)} "
           f"(target p99 <= 1 s){lost}")  # fmt: skip
+    if in_worker:
+        print(f"    of which produced -> session record on the sessions topic (the worker): "
+              f"{summary(in_worker)}")  # fmt: skip
     return delays

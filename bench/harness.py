@@ -200,6 +200,34 @@ class BenchPipeline:
         finally:
             consumer.close()
 
+    def first_completed_at(self) -> dict[str, float]:
+        """Session id -> broker timestamp (s) of its first completed record: when the
+        worker produced it (the sessions topic keeps the producer's CreateTime)."""
+        consumer = Consumer({"bootstrap.servers": self.bootstrap,
+                             "group.id": uuid.uuid4().hex,
+                             "enable.auto.commit": False})  # fmt: skip
+        topic = self.kafka.sessions_topic
+        ends = {}
+        for p in range(self.partitions):
+            ends[p] = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+        consumer.assign([TopicPartition(topic, p, 0) for p in range(self.partitions)])
+        done = {p for p, end in ends.items() if end == 0}
+        seen: dict[str, float] = {}
+        try:
+            while len(done) < self.partitions:
+                for msg in consumer.consume(10_000, timeout=1.0):
+                    value, partition, offset = msg.value(), msg.partition(), msg.offset()
+                    if msg.error() or value is None or partition is None or offset is None:
+                        continue
+                    record = orjson.loads(value)
+                    if record["status"] == "completed":
+                        seen.setdefault(record["session_id"], msg.timestamp()[1] / 1000)
+                    if offset + 1 >= ends[partition]:
+                        done.add(partition)
+        finally:
+            consumer.close()
+        return seen
+
     def final_sessions(self) -> dict[str, tuple[Any, ...]]:
         """The latest version of every session on the sessions topic: what a sink keeps."""
         consumer = Consumer({"bootstrap.servers": self.bootstrap,
