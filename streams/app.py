@@ -57,8 +57,8 @@ def build_app(
     normaliser: OcppNormaliser | None = None,
 ) -> tuple[faust.App, SessionWorker]:
     """Create the Faust app and the worker shell it drives (``pricer``: cost in stream)."""
-    apply_faust_patches()
     kafka, worker_cfg = settings.kafka, settings.worker
+    apply_faust_patches(drop_straddling_fetches=not worker_cfg.batch_lane)
     app = faust.App(
         worker_cfg.app_id,
         broker=_broker_url(kafka.bootstrap),

@@ -17,9 +17,12 @@ acknowledgement list, how far it may commit. Messages of every other topic
 (the changelog during recovery, tariffs) go through Faust's path as before.
 
 Safety, the same as Faust's loop and stricter:
-* a batch fetched across a rebalance is dropped (``faust_patches``); batches
-  are checked against the consumer generation and flow state before each
-  partition, so nothing of an old assignment is processed after a new one;
+* batches are checked against the consumer generation and flow state before
+  each partition, and a batch must continue where the partition left off (its
+  last batch, or the committed offset Faust sought to after a rebalance): a
+  stale batch - fetched for an earlier position - is dropped and the partition
+  read again from the expected offset, so nothing is skipped or committed
+  unseen;
 * records below the partition's read offset (re-fetched after a seek) are
   skipped, as Faust does;
 * handling is synchronous: no await between processing a batch and recording
@@ -53,12 +56,18 @@ class BatchLane:
         self.done: dict[Any, int] = {}  # tp -> next offset to commit
         self.batches = 0
         self.records = 0
-        self.gaps = 0  # batches that did not start where the previous one ended
+        self.gaps = 0  # stale batches dropped (the partition was read again)
 
     def forget(self, tps: Sequence[Any] | set[Any]) -> None:
         """Revoked partitions: their progress belongs to the next owner."""
         for tp in tps:
             self.done.pop(tp, None)
+
+    def expected(self, consumer: Any, tp: Any) -> int | None:
+        """The next offset ``tp`` must continue from: after this lane's last batch, or
+        the committed offset Faust sought to; None before the partition's first commit."""
+        done = self.done.get(tp)
+        return done if done is not None else consumer._committed_offset.get(tp)
 
     def committable(self, consumer: Any, tp: Any) -> int | None:
         """The offset Faust may commit for ``tp`` now, or None."""
@@ -95,13 +104,17 @@ async def _drain_in_batches(consumer: Any, fetcher: Any, lane: BatchLane) -> Non
             if handler is None:
                 await _deliver_one_by_one(consumer, callback, tp, fresh, generation)
                 continue
-            expected = lane.done.get(tp)
+            expected = lane.expected(consumer, tp)
             if expected is not None and fresh[0].offset > expected:
-                # Input topics are neither compacted nor transactional: a jump
-                # means records were lost on the way (kept visible, counted).
+                # Input topics are neither compacted nor transactional, so every
+                # offset exists: a batch that starts later is stale (fetched for
+                # an earlier position, e.g. across a rebalance). Processing it
+                # would commit past records never seen. Read again from the gap.
                 lane.gaps += 1
-                log.warning("offsets %d..%d of %s skipped by the fetch",
-                            expected, fresh[0].offset - 1, tp)  # fmt: skip
+                log.warning("offsets %d..%d of %s missing from the fetch: reading again from %d",
+                            expected, fresh[0].offset - 1, tp, expected)  # fmt: skip
+                await consumer.seek(tp, expected)
+                continue
             handler(tp.partition, fresh)
             last = fresh[-1].offset
             read_offset[tp] = last

@@ -70,9 +70,17 @@ def drop_fetches_across_rebalance(original: Any) -> Any:
     return _wait_next_records
 
 
-def apply_faust_patches() -> None:
-    """Idempotently install both fixes on ``faust.transport.consumer.Consumer``."""
-    if not getattr(Consumer._wait_next_records, "_chargewatch_patched", False):
+def apply_faust_patches(drop_straddling_fetches: bool = True) -> None:
+    """Idempotently install the fixes on ``faust.transport.consumer.Consumer``.
+
+    With the batch lane (``streams.batch_lane``) the fetch fix is left out: the
+    lane checks that every batch continues its partition and reads again from
+    the gap otherwise - dropping a fetch there would lose the records of a
+    partition that has no committed offset to seek back to.
+    """
+    if drop_straddling_fetches and not getattr(
+        Consumer._wait_next_records, "_chargewatch_patched", False
+    ):
         Consumer._wait_next_records = drop_fetches_across_rebalance(  # type: ignore[method-assign]
             Consumer._wait_next_records
         )

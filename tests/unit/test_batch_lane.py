@@ -45,6 +45,7 @@ class _Consumer:
         self._acked: dict[TP, list[int]] = defaultdict(list)
         self._buffered_partitions: set[TP] = set()
         self.delivered: list[tuple[str, int]] = []
+        self.sought: list[tuple[TP, int]] = []
         self.suspend_flow = SimpleNamespace(wait=self._never)
 
     async def _never(self) -> None:
@@ -62,6 +63,10 @@ class _Consumer:
 
     async def _add_gap(self, tp: TP, start: int, end: int) -> None:
         return None
+
+    async def seek(self, tp: TP, offset: int) -> None:
+        self.sought.append((tp, offset))
+        self._read_offset[tp] = offset
 
     async def _wait_next_records(self, timeout: float) -> tuple[dict[TP, list[Any]], set[TP]]:
         if not self.fetches:
@@ -135,3 +140,27 @@ def test_nothing_beyond_the_committed_offset_is_committable_twice() -> None:
     lane.done[EV0] = 20
     consumer._committed_offset[EV0] = 20
     assert lane.committable(consumer, EV0) is None
+
+
+def test_a_stale_batch_is_dropped_and_the_partition_read_again_from_the_gap() -> None:
+    seen: list[tuple[int, list[int]]] = []
+    lane = _lane(seen)
+    consumer = _Consumer([
+        {EV0: [_rec(EV0, o) for o in range(300, 303)]},  # fetched for an older position
+        {EV0: [_rec(EV0, o) for o in range(100, 102)]},  # read again from the commit
+    ])  # fmt: skip
+    consumer._committed_offset[EV0] = 100  # Faust sought here after the rebalance
+    _run(consumer, lane)
+    assert consumer.sought == [(EV0, 100)]
+    assert seen == [(0, [100, 101])]
+    assert lane.committable(consumer, EV0) == 102
+    assert lane.gaps == 1
+
+
+def test_a_batch_continuing_the_last_one_is_not_a_gap() -> None:
+    seen: list[tuple[int, list[int]]] = []
+    lane = _lane(seen)
+    consumer = _Consumer([{EV0: [_rec(EV0, 5)]}, {EV0: [_rec(EV0, 6)]}, {EV0: [_rec(EV0, 9)]}])
+    _run(consumer, lane)
+    assert seen == [(0, [5]), (0, [6])]  # 7 and 8 never came: not processed past them
+    assert consumer.sought == [(EV0, 7)]
