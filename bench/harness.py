@@ -13,7 +13,7 @@ import os
 import statistics
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -200,9 +200,9 @@ class BenchPipeline:
         finally:
             consumer.close()
 
-    def first_completed_at(self) -> dict[str, float]:
-        """Session id -> broker timestamp (s) of its first completed record: when the
-        worker produced it (the sessions topic keeps the producer's CreateTime)."""
+    def session_records(self) -> Iterator[tuple[dict[str, Any], float]]:
+        """Every record on the sessions topic, with its broker timestamp (s): the
+        producer's CreateTime, i.e. when the worker made it."""
         consumer = Consumer({"bootstrap.servers": self.bootstrap,
                              "group.id": uuid.uuid4().hex,
                              "enable.auto.commit": False})  # fmt: skip
@@ -212,50 +212,35 @@ class BenchPipeline:
             ends[p] = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
         consumer.assign([TopicPartition(topic, p, 0) for p in range(self.partitions)])
         done = {p for p, end in ends.items() if end == 0}
-        seen: dict[str, float] = {}
         try:
             while len(done) < self.partitions:
                 for msg in consumer.consume(10_000, timeout=1.0):
                     value, partition, offset = msg.value(), msg.partition(), msg.offset()
                     if msg.error() or value is None or partition is None or offset is None:
                         continue
-                    record = orjson.loads(value)
-                    if record["status"] == "completed":
-                        seen.setdefault(record["session_id"], msg.timestamp()[1] / 1000)
+                    yield orjson.loads(value), msg.timestamp()[1] / 1000
                     if offset + 1 >= ends[partition]:
                         done.add(partition)
         finally:
             consumer.close()
+
+    def first_completed_at(self) -> dict[str, float]:
+        """Session id -> when the worker produced its first completed record."""
+        seen: dict[str, float] = {}
+        for record, at in self.session_records():
+            if record["status"] == "completed":
+                seen.setdefault(record["session_id"], at)
         return seen
 
     def final_sessions(self) -> dict[str, tuple[Any, ...]]:
         """The latest version of every session on the sessions topic: what a sink keeps."""
-        consumer = Consumer({"bootstrap.servers": self.bootstrap,
-                             "group.id": uuid.uuid4().hex,
-                             "enable.auto.commit": False})  # fmt: skip
-        topic = self.kafka.sessions_topic
-        ends = {}
-        for p in range(self.partitions):
-            ends[p] = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
-        consumer.assign([TopicPartition(topic, p, 0) for p in range(self.partitions)])
         latest: dict[str, tuple[int, tuple[Any, ...]]] = {}
-        done = {p for p, end in ends.items() if end == 0}
-        try:
-            while len(done) < self.partitions:
-                for msg in consumer.consume(10_000, timeout=1.0):
-                    value, partition, offset = msg.value(), msg.partition(), msg.offset()
-                    if msg.error() or value is None or partition is None or offset is None:
-                        continue
-                    r = orjson.loads(value)
-                    key = (r["status"], r["energy_wh"], r["duration_s"], r["charging_s"],
-                           r["idle_s"], r.get("total_cost"))  # fmt: skip
-                    seen = latest.get(r["session_id"])
-                    if seen is None or r["version"] > seen[0]:
-                        latest[r["session_id"]] = (r["version"], key)
-                    if offset + 1 >= ends[partition]:
-                        done.add(partition)
-        finally:
-            consumer.close()
+        for r, _ in self.session_records():
+            key = (r["status"], r["energy_wh"], r["duration_s"], r["charging_s"],
+                   r["idle_s"], r.get("total_cost"))  # fmt: skip
+            seen = latest.get(r["session_id"])
+            if seen is None or r["version"] > seen[0]:
+                latest[r["session_id"]] = (r["version"], key)
         return {sid: key for sid, (_, key) in latest.items()}
 
     def query(self, sql: str) -> list[tuple[Any, ...]]:
