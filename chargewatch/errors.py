@@ -77,3 +77,15 @@ class MigrationError(StorageError):
     Operator action: read the failing migration named in the message; the
     database is left at the last version that applied cleanly.
     """
+
+
+class StateFormatError(StorageError):
+    """A session state in the worker's changelog table cannot be read (written in an
+    earlier snapshot format).
+
+    Operator action: the worker logs and counts it
+    (``chargewatch_state_unreadable_total``) and rebuilds the session from the
+    events that follow; to rebuild exactly, replay the raw archive
+    (``chargewatch replay --raw-table``) or start a new ``CHARGEWATCH_WORKER_APP_ID``
+    with the input topics read from the beginning.
+    """

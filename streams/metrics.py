@@ -20,6 +20,7 @@ __all__ = [
     "SINK_BATCH_SECONDS",
     "SINK_ROWS",
     "STATE_FLUSH_SECONDS",
+    "STATE_UNREADABLE",
     "STATE_WRITES",
     "serve_metrics",
 ]
@@ -42,6 +43,10 @@ SESSIONS_EXPIRED = Counter(
 )
 STATE_WRITES = Counter(
     "chargewatch_state_writes_total", "Session states written to the changelog table"
+)
+STATE_UNREADABLE = Counter(
+    "chargewatch_state_unreadable_total",
+    "Stored session states the worker could not read (an earlier format); rebuilt from events",
 )
 STATE_FLUSH_SECONDS = Histogram(
     "chargewatch_state_flush_seconds", "Time to write dirty session state and ack its events"

@@ -30,7 +30,7 @@ from typing import Any
 import faust
 import msgspec
 
-from chargewatch.errors import ConfigurationError, InputError
+from chargewatch.errors import ConfigurationError, InputError, StateFormatError
 from chargewatch.settings import WorkerSettings
 from streams import metrics
 from streams.config import stitcher_for
@@ -236,7 +236,9 @@ class SessionWorker:
             partition = key_partition.get(key)
             if partition not in partitions or key.startswith(_NOT_SESSIONS):
                 continue
-            state = restore_state(raw)
+            state = self._restore(key, raw)
+            if state is None:
+                continue
             if state.closed:
                 self._closed[partition].append((_end_ms(state), state.session_id))
             else:
@@ -249,8 +251,20 @@ class SessionWorker:
 
     # -- state persistence --------------------------------------------------
     def _load(self, session_id: str) -> SessionState | None:
-        raw = self._table.data.get(session_id.encode())
-        return restore_state(raw) if raw is not None else None
+        key = session_id.encode()
+        raw = self._table.data.get(key)
+        return self._restore(key, raw) if raw is not None else None
+
+    def _restore(self, key: bytes, raw: bytes) -> SessionState | None:
+        """A stored state, or None if it cannot be read: an unreadable state must not
+        stop the worker (it is rebuilt from the events that follow, and counted)."""
+        try:
+            return restore_state(raw)
+        except StateFormatError as exc:
+            log.error("session %s: %s; rebuilt from the events that follow", key[:80], exc)
+            metrics.STATE_UNREADABLE.inc()
+            self._table.data.pop(key, None)  # reported once, then forgotten
+            return None
 
     def _load_connector(self, key: str) -> ConnectorStop | None:
         raw = self._table.data.get(key.encode())

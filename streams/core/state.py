@@ -16,6 +16,7 @@ from typing import Any
 
 import msgspec
 
+from chargewatch.errors import StateFormatError
 from streams.core.events import (
     AuthorizationResult,
     Event,
@@ -232,5 +233,8 @@ def snapshot_state(state: SessionState) -> bytes:
 
 
 def restore_state(raw: bytes) -> SessionState:
-    """Inverse of :func:`snapshot_state`."""
-    return _state_decoder.decode(raw)
+    """Inverse of :func:`snapshot_state`; StateFormatError if ``raw`` is not one."""
+    try:
+        return _state_decoder.decode(raw)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise StateFormatError(f"unreadable session state: {exc}") from None

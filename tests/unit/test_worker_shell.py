@@ -123,3 +123,42 @@ def test_closed_sessions_leave_the_table_after_the_retention() -> None:
     worker.tick(now_ms=0)  # watermark past the retention: a tombstone
     assert b"w1" not in table.data
     assert (3, b"w1", None) in table.changelog
+
+
+def test_an_unreadable_stored_state_is_counted_and_the_session_rebuilt() -> None:
+    from streams import metrics
+
+    table = FakeTable()
+    table.data[b"w1"] = b"\x93\x01\x02\x03"  # a state in a format this version cannot read
+    worker, sessions, _ = shell(table)
+    before = metrics.STATE_UNREADABLE._value.get()
+    for event in session():
+        worker.handle(Message(encode_event(event)))
+    worker.flush()
+    assert metrics.STATE_UNREADABLE._value.get() == before + 1
+    final = json.loads(sessions.sent[-1][1])
+    assert (final["session_id"], final["status"], final["energy_wh"]) == ("w1", "completed", 4000)
+    assert table.data[b"w1"] != b"\x93\x01\x02\x03"  # replaced by a readable state
+
+
+class _Store(dict[bytes, bytes]):
+    """Faust's memory store remembers each key's partition."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._key_partition: dict[bytes, int] = {}
+
+
+def test_adoption_skips_unreadable_states_and_adopts_the_others() -> None:
+    source = FakeTable()
+    writer, _, _ = shell(source)
+    for event in session()[:3]:  # w1 stays open
+        writer.handle(Message(encode_event(event), partition=0))
+    writer.flush()
+    table = FakeTable(data=_Store())
+    table.data[b"w1"] = source.data[b"w1"]
+    table.data[b"old"] = b"not msgpack at all"
+    table.data._key_partition.update({b"w1": 0, b"old": 0})  # type: ignore[attr-defined]
+    worker, _, _ = shell(table)
+    assert worker.adopt_open_sessions({0}) == 1
+    assert b"old" not in table.data
