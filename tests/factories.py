@@ -6,6 +6,7 @@ import itertools
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from chargewatch.simulator import GroundTruth
 from streams.core.events import (
     AuthorizationResult,
     Event,
@@ -58,3 +59,12 @@ def authorised(session: str, t: float, result: str = "accepted", **kw: Any) -> E
         result=result,
         token_hash="ab12",  # type: ignore[arg-type]
     )
+
+
+def truth_rows(truth: list[GroundTruth]) -> set[tuple[Any, ...]]:
+    """What the OCPP tests compare with the simulator's truth (whole seconds)."""
+    return {
+        (t.station_id, t.connector_id, int(t.started_at.timestamp()), t.duration_s,
+         t.charging_s, t.idle_s, t.energy_wh)
+        for t in truth
+    }  # fmt: skip

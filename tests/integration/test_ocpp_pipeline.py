@@ -16,11 +16,12 @@ from confluent_kafka import Consumer, Producer
 from chargewatch.gateway import Gateway
 from chargewatch.replay import replay_lines
 from chargewatch.services import gateway_config
-from chargewatch.simulator import GroundTruth, SimConfig, simulate
+from chargewatch.simulator import SimConfig, simulate
 from chargewatch.simulator.ocpp_driver import drive
 from sinks.clickhouse import connect
 from sinks.raw import read_raw
 from streams.ocpp_ingest import normaliser_for
+from tests.factories import truth_rows
 from tests.integration.harness import Pipeline
 
 pytestmark = pytest.mark.integration
@@ -29,14 +30,6 @@ COMPARED = (
     "station_id, connector_id, toUnixTimestamp(started_at), duration_s, charging_s, idle_s, "
     "energy_wh"
 )
-
-
-def _truth_rows(truth: list[GroundTruth]) -> set[tuple[Any, ...]]:
-    return {
-        (t.station_id, t.connector_id, int(t.started_at.timestamp()), t.duration_s,
-         t.charging_s, t.idle_s, t.energy_wh)
-        for t in truth
-    }  # fmt: skip
 
 
 async def _drive_through_gateway(pipeline: Pipeline, sims: dict[str, Any]) -> None:
@@ -69,7 +62,7 @@ def test_chargers_through_the_gateway_give_the_ground_truth_sessions(pipeline: P
             f"WHERE startsWith(station_id, '{prefix}') AND status = 'completed'"
         )
         assert len(rows) == len(sim.truth), protocol
-        assert set(rows) == _truth_rows(sim.truth), protocol
+        assert set(rows) == truth_rows(sim.truth), protocol
     # every session pseudonymised, never a raw token
     hashes = pipeline.query("SELECT DISTINCT token_hash FROM chargewatch.sessions FINAL")
     assert hashes and all(h and h.startswith("k1:") for (h,) in hashes)

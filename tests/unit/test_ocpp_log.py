@@ -16,11 +16,12 @@ from chargewatch.cli import main
 from chargewatch.gateway import Gateway, GatewayConfig, MemorySink
 from chargewatch.replay import replay_lines
 from chargewatch.settings import PrivacySettings
-from chargewatch.simulator import GroundTruth, SimConfig, Simulation, simulate
+from chargewatch.simulator import SimConfig, Simulation, simulate
 from chargewatch.simulator.ocpp_driver import Protocol, drive
 from chargewatch.simulator.ocpp_log import ocpp_envelopes
 from streams.core import SessionOut
 from streams.ocpp_ingest import normaliser_for
+from tests.factories import truth_rows
 
 _PROTOCOLS: tuple[Protocol, ...] = ("ocpp1.6", "ocpp2.0.1")
 _KEY = "offline-log-test-hmac-key"
@@ -36,15 +37,6 @@ def sim() -> Simulation:
 
 def _instant(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
-def _truth_rows(truth: list[GroundTruth]) -> set[tuple[Any, ...]]:
-    # The fields (and rounding) the gateway integration test compares.
-    return {
-        (t.station_id, t.connector_id, int(t.started_at.timestamp()), t.duration_s,
-         t.charging_s, t.idle_s, t.energy_wh)
-        for t in truth
-    }  # fmt: skip
 
 
 def _session_rows(sessions: list[SessionOut]) -> set[tuple[Any, ...]]:
@@ -63,7 +55,7 @@ def test_replaying_the_log_gives_the_ground_truth(sim: Simulation, protocol: Pro
     result = replay_lines([value for _, value in envelopes], normaliser=normaliser, fmt="ocpp")
     assert result.rejected == []
     assert len(result.sessions) == len(sim.truth)
-    assert _session_rows(result.sessions) == _truth_rows(sim.truth)
+    assert _session_rows(result.sessions) == truth_rows(sim.truth)
 
 
 @pytest.mark.parametrize("protocol", _PROTOCOLS)
