@@ -136,25 +136,36 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def on_broker(bootstrap: str, root: Path, logs: list[Workload], stations: int) -> None:
-    print("6. one worker, OCPP in")
+SCENARIOS = ("throughput", "scale-out", "recovery", "latency")
+
+
+def on_broker(
+    bootstrap: str, root: Path, logs: list[Workload], stations: int, only: set[str]
+) -> None:
     drained = []
-    for log in logs:
-        want = broker_scenarios.replay_reference(log, HMAC_KEY)
-        drained.append(broker_scenarios.worker_throughput(bootstrap, root, log, want))
-    # three days: long enough that commit-interval granularity (1 s) stays small
-    events = simulate(replace(SimConfig(), stations=stations, days=3.0)).events
-    print("7. scale-out")
-    reference = broker_scenarios.scale_out(bootstrap, root, events)
-    print("8. recovery")
-    broker_scenarios.recovery(bootstrap, root, events, reference)
-    print("9. latency (the worker's own rate halved; worker, sink, broker and producer")
-    print("   share this machine's cores, so a second, lower rate shows the uncontended path)")
-    half = max(drained[0].per_wall_s / 2, 100.0)
-    for rate in (half, half / 2):
-        delays = broker_scenarios.latency(bootstrap, root, logs[0], rate)
-        if delays:
-            print(f"  p99 {percentile(delays, 99):.3f} s at {rate:,.0f} messages/s")
+    if "throughput" in only or "latency" in only:
+        print("6. one worker, OCPP in")
+        for log in logs if "throughput" in only else logs[:1]:
+            want = broker_scenarios.replay_reference(log, HMAC_KEY)
+            drained.append(broker_scenarios.worker_throughput(bootstrap, root, log, want))
+    if "scale-out" in only or "recovery" in only:
+        # three days: long enough that commit-interval granularity (1 s) stays small
+        events = simulate(replace(SimConfig(), stations=stations, days=3.0)).events
+        print("7. scale-out")
+        reference = broker_scenarios.scale_out(
+            bootstrap, root, events, only_one="scale-out" not in only
+        )
+        if "recovery" in only:
+            print("8. recovery")
+            broker_scenarios.recovery(bootstrap, root, events, reference)
+    if "latency" in only:
+        print("9. latency (the worker's own rate halved; worker, sink, broker and producer")
+        print("   share this machine's cores, so a second, lower rate shows the uncontended path)")
+        half = max(drained[0].per_wall_s / 2, 100.0)
+        for rate in (half, half / 2):
+            delays = broker_scenarios.latency(bootstrap, root, logs[0], rate)
+            if delays:
+                print(f"  p99 {percentile(delays, 99):.3f} s at {rate:,.0f} messages/s")
 
 
 def in_process(logs: list[Workload], root: Path, args: argparse.Namespace) -> None:
@@ -179,13 +190,20 @@ def main() -> None:
     parser.add_argument("--bootstrap", help="use this broker instead of starting one")
     parser.add_argument("--no-broker", action="store_true", help="in-process figures only")
     parser.add_argument("--broker-only", action="store_true", help="the broker scenarios only")
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=SCENARIOS,
+        help="run only these broker scenarios (repeatable; implies --broker-only)",
+    )
     args = parser.parse_args()
 
+    only = set(args.only or SCENARIOS)
     logs = workloads(args.stations)
     with tempfile.TemporaryDirectory(prefix="chargewatch-bench-") as tmp:
         root = Path(tmp)
         print("== chargewatch bench ==")
-        if not args.broker_only:
+        if not (args.broker_only or args.only):
             in_process(logs, root, args)
         if args.no_broker:
             return
@@ -195,7 +213,7 @@ def main() -> None:
             broker_up(root / "kafka", port, controller_port=_free_port())
             bootstrap = f"127.0.0.1:{port}"
         try:
-            on_broker(bootstrap, root, logs, args.stations)
+            on_broker(bootstrap, root, logs, args.stations, only)
         finally:
             if args.bootstrap is None:
                 broker_down(root / "kafka")

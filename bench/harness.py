@@ -113,8 +113,14 @@ class BenchPipeline:
             "CHARGEWATCH_CLICKHOUSE_CHDB_PATH": str(self.clickhouse.chdb_path),
         }
 
-    def start(self, command: str, label: str | None = None) -> Service:
-        service = Service(label or command, [command], self.root / self.name / "log", self.env())
+    def start(
+        self, command: str, label: str | None = None, *, instance_id: str | None = None
+    ) -> Service:
+        """Start ``chargewatch <command>``; ``instance_id``: static group membership."""
+        env = self.env()
+        if instance_id is not None:
+            env["CHARGEWATCH_WORKER_INSTANCE_ID"] = instance_id
+        service = Service(label or command, [command], self.root / self.name / "log", env)
         self.services.append(service)
         return service
 

@@ -107,6 +107,14 @@ class WorkerSettings(BaseSettings):
         description="Consumer-group session timeout: how soon a dead worker's "
         "partitions move to the others",
     )
+    instance_id: str | None = Field(
+        None,
+        min_length=1,
+        max_length=249,
+        description="Static group membership (KIP-345): a stable name per worker (e.g. the "
+        "pod name). A restarted worker takes its partitions straight back, without waiting "
+        "for the session timeout or a rebalance of the others",
+    )
     metrics_port: int = Field(9108, ge=0, description="Prometheus /metrics port (0 = off)")
 
 

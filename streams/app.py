@@ -27,6 +27,7 @@ from streams.commit_watchdog import CommitWatchdog, readings, resync_to_committe
 from streams.core.ocpp import OcppNormaliser
 from streams.core.session_pricing import SessionPricer
 from streams.faust_patches import apply_faust_patches
+from streams.outputs import Outputs
 from streams.worker import SessionWorker, StateFlushSensor
 
 __all__ = ["build_app"]
@@ -79,11 +80,9 @@ def build_app(
         web_enabled=False,
         stream_wait_empty=False,
         broker_max_poll_records=worker_cfg.max_poll_records,
+        consumer_group_instance_id=worker_cfg.instance_id,
     )
     events = app.topic(kafka.events_topic, key_type=bytes, value_type=bytes)
-    sessions = app.topic(kafka.sessions_topic, key_type=bytes, value_type=bytes)
-    deadletters = app.topic(kafka.deadletter_topic, key_type=bytes, value_type=bytes)
-    cdrs = app.topic(kafka.cdrs_topic, key_type=bytes, value_type=bytes)
     ocpp_messages = app.topic(kafka.ocpp_topic, key_type=bytes, value_type=bytes)
     table = app.Table(
         "sessions",
@@ -92,16 +91,19 @@ def build_app(
         value_type=bytes,
         help="Session state snapshots (streams.core.state), written once per flush",
     )
+    # Everything the shell writes goes through librdkafka (streams.outputs): the
+    # output topics are created by ``ensure_topics`` before the app starts.
+    outputs = Outputs(kafka.bootstrap)
     shell = SessionWorker(
-        table=table,
-        sessions_topic=sessions,
-        deadletter_topic=deadletters,
-        cdrs_topic=cdrs,
+        table=outputs.changelog(table),
+        sessions_topic=outputs.topic(kafka.sessions_topic),
+        deadletter_topic=outputs.topic(kafka.deadletter_topic),
+        cdrs_topic=outputs.topic(kafka.cdrs_topic),
         cfg=worker_cfg,
         pricer=pricer,
         normaliser=normaliser,
     )
-    app.sensors.add(StateFlushSensor(shell))
+    app.sensors.add(StateFlushSensor(shell, outputs))
     lane = _batch_lane(app, shell, kafka.events_topic, kafka.ocpp_topic, normaliser is not None)
     pending_adoption: set[int] = set()
     inputs = {kafka.events_topic, kafka.ocpp_topic}

@@ -345,11 +345,24 @@ def _end_ms(state: SessionState) -> int:
 
 
 class StateFlushSensor(faust.Sensor):
-    """Writes dirty session state right before Faust computes offsets to commit."""
+    """Writes dirty session state right before Faust computes offsets to commit,
+    then waits until every output so far is acknowledged (``streams.outputs``):
+    the offsets Faust commits next are only those of records already processed,
+    so nothing they produced can be lost."""
 
-    def __init__(self, worker: SessionWorker) -> None:
+    def __init__(self, worker: SessionWorker, outputs: Any = None) -> None:
         super().__init__()
         self._worker = worker
+        self._outputs = outputs
 
     def on_commit_initiated(self, consumer: Any) -> Any:
-        return self._worker.flush()
+        writes = self._worker.flush()
+        if self._outputs is not None:
+            # Blocks the event loop for one broker round trip; the consumer's
+            # heartbeats run on Faust's consumer thread, not here.
+            self._outputs.flush()
+        return writes
+
+    async def on_stop(self) -> None:
+        if self._outputs is not None:
+            self._outputs.flush()
