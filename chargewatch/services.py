@@ -158,7 +158,6 @@ def run_replay(
 ) -> int:
     from chargewatch.replay import file_pricer, replay_lines, replay_path
     from streams.core.record import encode_record
-    from streams.core.session_pricing import cdr_json
     from streams.ocpp_ingest import normaliser_for
 
     pricer = None
@@ -191,6 +190,8 @@ def run_replay(
             fmt=fmt,  # type: ignore[arg-type]  # argparse checked the choices
         )
     if cdrs is not None:
+        from streams.core.session_pricing import cdr_json
+
         with cdrs.open("wb") as handle:
             for cdr in result.cdrs:
                 handle.write(cdr_json(cdr) + b"\n")

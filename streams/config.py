@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from chargewatch.settings import WorkerSettings
-from streams.core.session_pricing import SessionPricer
 from streams.core.stitcher import ConnectorStop, Loader, Stitcher, Timeouts
+
+if TYPE_CHECKING:
+    from streams.core.session_pricing import SessionPricer
 
 __all__ = ["stitcher_for"]
 

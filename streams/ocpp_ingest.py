@@ -50,6 +50,11 @@ class OcppIngest:
 
     def normalise(self, raw: bytes, partition: int) -> list[Event]:
         """Events of one message (raises an ``InputError`` subclass when unusable)."""
+        return self.normalise_timed(raw, partition)[0]
+
+    def normalise_timed(self, raw: bytes, partition: int) -> tuple[list[Event], list[int]]:
+        """Events of one message and their times in epoch ms (``event_ms``), for
+        ``Stitcher.apply``; raises like :meth:`normalise`."""
         envelope = decode_envelope(raw)
         key = f"{_PREFIX}{envelope.tenant or self._tenant}|{envelope.station_id}"
         context = self._contexts.get(key)
@@ -57,9 +62,9 @@ class OcppIngest:
             stored = self._store.get(key.encode())
             context = StationContext.restore(stored) if stored is not None else StationContext()
             self._contexts[key] = context
-        events = self._normaliser.normalise_envelope(envelope, context)
+        timed = self._normaliser.normalise_timed(envelope, context)
         self._dirty[partition].add(key)
-        return events
+        return timed
 
     def dirty(self) -> list[tuple[int, bytes, bytes]]:
         """(partition, key, snapshot) of every context changed since the last call."""

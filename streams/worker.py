@@ -25,7 +25,7 @@ import logging
 import time
 from collections import Counter, defaultdict, deque
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, get_args
 
 import faust
 import msgspec
@@ -47,6 +47,9 @@ __all__ = ["SessionWorker", "StateFlushSensor"]
 
 log = logging.getLogger(__name__)
 _NOT_SESSIONS = (b"connector|", b"station|")  # other state kept in the same table
+# Event type -> its tag, the label of the events metric. Looked up per event:
+# ``__struct_config__`` builds a new object on every access.
+_TAGS: dict[type[Any], str] = {kind: str(kind.__struct_config__.tag) for kind in get_args(Event)}
 
 
 class SessionWorker:
@@ -127,21 +130,23 @@ class SessionWorker:
         if self.owned is not None and message.partition not in self.owned:
             return
         try:
-            events = self.ocpp.normalise(message.value, message.partition)
+            events, times = self.ocpp.normalise_timed(message.value, message.partition)
         except InputError as exc:
             self._reject(exc, message)
             return
         self._counts["ocpp_message"] += 1
-        for ev in events:
-            self._apply(ev, message.partition)
+        for ev, ms in zip(events, times, strict=True):
+            self._apply(ev, message.partition, ms)
 
-    def _apply(self, ev: Event, partition: int) -> None:
-        self._counts[str(ev.__struct_config__.tag)] += 1
-        record = self.stitcher.apply(ev)
+    def _apply(self, ev: Event, partition: int, ms: int | None = None) -> None:
+        """Stitch one event; ``ms`` is its time in epoch ms when the caller has it."""
+        self._counts[_TAGS[type(ev)]] += 1
+        if ms is None:
+            ms = event_ms(ev)
+        record = self.stitcher.apply(ev, ms)
         sid = ev.session_id
         self._dirty[partition].add(sid)
         self._partition_of[sid] = partition
-        ms = event_ms(ev)
         newest = self._watermarks.get(partition)
         if newest is None or ms > newest[0]:
             self._watermarks[partition] = (ms, time.time() * 1000)

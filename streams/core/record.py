@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 import msgspec
 
 from schemas.vocabulary import CHARGING_STATES
-from streams.core.meter import LATE, REGRESSION, RESET, fold_total
+from streams.core.meter import LATE, REGRESSION, RESET, meter_total
 from streams.core.state import SessionState
 
 __all__ = ["SessionOut", "build_record", "encode_record", "record_digest"]
@@ -142,10 +142,13 @@ def _window(state: SessionState, flags: list[str]) -> tuple[int, int]:
 
 def _energy(state: SessionState, flags: list[str]) -> tuple[int, int | None]:
     """Energy (Wh) and the time the register last rose, with the meter flags."""
-    meter, outside = fold_total(state.meter, state.started_ms, state.stopped_ms)
+    energy, last_rise_ms, meter_flags, outside = meter_total(
+        state.meter, state.started_ms, state.stopped_ms
+    )
     if outside or state.outside_window:
         flags.append("sample_outside_window")
-    flags.extend(flag for bit, flag in _METER_FLAGS if meter.flags & bit)
+    if meter_flags:
+        flags.extend(flag for bit, flag in _METER_FLAGS if meter_flags & bit)
     start_wh, stop_wh = state.meter_start_wh, state.meter_stop_wh
     if start_wh is not None and stop_wh is not None and stop_wh < start_wh:
         flags.append("meter_stop_below_start")
@@ -154,9 +157,9 @@ def _energy(state: SessionState, flags: list[str]) -> tuple[int, int | None]:
         flags.append("energy_gap_before" if state.energy_gap_wh > 0 else "meter_rebased")
     if state.samples == 0:
         flags.append("no_meter_samples")
-    if meter.energy == 0:
+    if energy == 0:
         flags.append("zero_energy")
-    return meter.energy, meter.last_rise_ms
+    return energy, last_rise_ms
 
 
 _METER_FLAGS = ((RESET, "meter_reset"), (REGRESSION, "meter_regression"), (LATE, "late_reading"))

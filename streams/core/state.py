@@ -158,8 +158,9 @@ def apply_event(state: SessionState, event: Event, ms: int, lateness_ms: int) ->
 
 
 def _apply_sample(state: SessionState, sample: MeterSample, ms: int) -> None:
+    # _earliest() written out: most events are samples.
     state.samples += 1
-    if _earliest(state.first_sample_ms, ms):
+    if state.first_sample_ms is None or ms < state.first_sample_ms:
         state.first_sample_ms = ms
     if state.last_sample_ms is None or ms > state.last_sample_ms:
         state.last_sample_ms = ms
@@ -168,7 +169,7 @@ def _apply_sample(state: SessionState, sample: MeterSample, ms: int) -> None:
     if sample.power_w is not None and sample.power_w > state.max_power_w:
         state.max_power_w = sample.power_w
     if sample.soc is not None:
-        if _earliest(state.soc_first_ms, ms):
+        if state.soc_first_ms is None or ms < state.soc_first_ms:
             state.soc_first_ms, state.soc_first = ms, sample.soc
         if state.soc_last_ms is None or ms > state.soc_last_ms:
             state.soc_last_ms, state.soc_last = ms, sample.soc

@@ -26,12 +26,17 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from schemas.cdr import Cdr
 from streams.core.events import Event, SessionStarted, SessionStopped
 from streams.core.record import SessionOut, build_record, record_digest
-from streams.core.session_pricing import SessionPricer
 from streams.core.state import SessionState, apply_event, event_ms
+
+if TYPE_CHECKING:
+    # Types only: the pricer and its CDR models are imported by whoever prices,
+    # and an unpriced replay starts faster without them.
+    from schemas.cdr import Cdr
+    from streams.core.session_pricing import SessionPricer
 
 __all__ = ["ConnectorStop", "Stitcher", "Timeouts", "connector_key"]
 
@@ -42,6 +47,11 @@ ConnectorStop = tuple[int, int, str]
 def connector_key(state: SessionState) -> str:
     """Table key of a connector's memory (distinct from session ids, which are UUIDs)."""
     return f"connector|{state.tenant}|{state.station_id}|{state.connector_id}"
+
+
+# Checked by exact type: an isinstance test against a union costs several times
+# more, on every event (event types are final: nothing subclasses them).
+_BOUNDARIES = frozenset((SessionStarted, SessionStopped))
 
 
 def _no_state(_session_id: str) -> SessionState | None:
@@ -115,8 +125,12 @@ class Stitcher:
         self._sessions.pop(session_id, None)
         self._open.discard(session_id)
 
-    def apply(self, event: Event) -> SessionOut | None:
-        """Fold one event in; return the record to emit, if any."""
+    def apply(self, event: Event, ms: int | None = None) -> SessionOut | None:
+        """Fold one event in; return the record to emit, if any.
+
+        ``ms`` is ``event_ms(event)`` when the caller has already computed it
+        (it needs the event time too, for its watermark): the conversion from
+        the datetime is a noticeable part of an event's cost."""
         sid = event.session_id
         state = self._sessions.get(sid)
         if state is None:
@@ -131,13 +145,15 @@ class Stitcher:
             self._sessions[sid] = state
         was_closed = state.closed
         was_stalled = state.stalled
-        ms = event_ms(event)
+        if ms is None:
+            ms = event_ms(event)
         apply_event(state, event, ms, self._lateness_ms)
-        if state.closed:
+        closed = state.closed
+        if closed:
             self._open.discard(sid)
         else:
             self._open.add(sid)
-        if isinstance(event, SessionStarted | SessionStopped):
+        if type(event) in _BOUNDARIES:
             self._check_connector(state)
             if self._pricer is not None:
                 self._pricer.snapshot(state)
@@ -145,7 +161,7 @@ class Stitcher:
         if state.final_emitted:
             # Late or duplicate event after a final record: emit only a real change.
             return self._emit_if_changed(state)
-        if state.version == 0 or was_stalled or (state.closed and not was_closed):
+        if state.version == 0 or was_stalled or (closed and not was_closed):
             return self._emit(state)
         last = state.last_emit_ms
         if last is None or ms - last >= self._interval_ms:
@@ -179,12 +195,18 @@ class Stitcher:
         """Stall or auto-close open sessions that are silent at ``watermark_ms``."""
         out = []
         ids = list(self._open) if session_ids is None else list(session_ids)
+        auto_close_ms = self._timeouts.auto_close_s * 1000
+        # No session stalls sooner than this: most open sessions are not silent
+        # even that long, and need no stall time of their own.
+        stall_min_ms = self._timeouts.stall_min_s * 1000
         for sid in ids:
             state = self._sessions.get(sid)
             if state is None or state.closed or state.last_ms is None:
                 continue
             silent_ms = watermark_ms - state.last_ms
-            if silent_ms >= self._timeouts.auto_close_s * 1000:
+            if silent_ms < stall_min_ms and silent_ms < auto_close_ms:
+                continue
+            if silent_ms >= auto_close_ms:
                 # Closed at the last trusted meter reading (or the last event).
                 state.auto_closed_ms = max(
                     state.last_sample_ms or state.last_ms, state.started_ms or state.last_ms

@@ -4,10 +4,18 @@ from __future__ import annotations
 
 from array import array
 
+import msgspec
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streams.core.meter import MeterFold, add_reading, fold_total, knots, seal_until
+from streams.core.meter import (
+    MeterFold,
+    add_reading,
+    fold_total,
+    knots,
+    meter_total,
+    seal_until,
+)
 from streams.core.state import SessionState, restore_state, snapshot_state
 
 T0 = 1_740_816_000_000
@@ -119,3 +127,24 @@ def test_any_arrival_order_with_duplicates_folds_like_sorted_readings(
     ]
     total, _ = fold_total(fold, None, None)
     assert total == reference_energy([(T0 + ms, wh) for ms, wh in readings])
+
+
+@given(
+    readings=_readings,
+    sealed=st.integers(0, 40 * DAY_MS),
+    window=st.tuples(
+        st.none() | st.integers(0, 40 * DAY_MS), st.none() | st.integers(0, 40 * DAY_MS)
+    ),
+)
+def test_meter_total_agrees_with_fold_total(
+    readings: list[tuple[int, int]], sealed: int, window: tuple[int | None, int | None]
+) -> None:
+    fold = MeterFold()
+    for ms, wh in readings:
+        add_reading(fold, T0 + ms, wh)
+    lo, hi = (None if w is None else T0 + w for w in window)
+    seal_until(fold, T0 + sealed, lo, hi)  # part sealed, part still buffered
+    before = msgspec.structs.asdict(fold)
+    total, outside = fold_total(fold, lo, hi)
+    assert meter_total(fold, lo, hi) == (total.energy, total.last_rise_ms, total.flags, outside)
+    assert msgspec.structs.asdict(fold) == before

@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 from chargewatch.errors import InputError
 from streams.core import Stitcher
 from streams.core.events import decode_event, encode_event
-from streams.core.ocpp import StationContext
+from streams.core.ocpp import StationContext, decode_envelope
+from streams.core.state import event_ms
 from tests.fixtures.ocpp.scenarios import SCENARIOS, messages, normaliser
 
 REASONS = {
@@ -117,6 +118,7 @@ def _sequence(draw: st.DrawFn) -> list[bytes]:
 
 
 def _check(raw: bytes, context: StationContext, stitcher: Stitcher) -> None:
+    twin = StationContext.restore(context.snapshot())
     try:
         result = NORMALISER.normalise_detailed(raw, context)
     except InputError as exc:
@@ -125,9 +127,12 @@ def _check(raw: bytes, context: StationContext, stitcher: Stitcher) -> None:
         return
     ids = [e.event_id for e in result.events]
     assert len(ids) == len(set(ids))
-    for event in result.events:
+    # The times handed to the stitcher beside the events are the events' own.
+    events, times = NORMALISER.normalise_timed(decode_envelope(raw), twin)
+    assert events == result.events and times == [event_ms(e) for e in events]
+    for event, ms in zip(events, times, strict=True):
         assert decode_event(encode_event(event)) == event  # within the canonical contract
-        stitcher.apply(event)
+        stitcher.apply(event, ms)
     assert set(result.flags) <= set(ids)
 
 

@@ -16,7 +16,9 @@ from typing import Any
 import pytest
 
 from streams.core.events import decode_event, encode_event
-from tests.fixtures.ocpp.scenarios import FIXTURES, SCENARIOS, messages, run
+from streams.core.ocpp import OcppInputError, StationContext, decode_envelope
+from streams.core.state import event_ms
+from tests.fixtures.ocpp.scenarios import FIXTURES, SCENARIOS, messages, normaliser, raw, run
 
 
 def _rendered(name: str) -> list[dict[str, Any]]:
@@ -68,6 +70,17 @@ def test_every_event_is_a_valid_canonical_event(name: str) -> None:
             assert decode_event(encode_event(event)) == event  # the msgspec contract validates
             assert event.ts.tzinfo is UTC
         assert set(result.flags) <= {e.event_id for e in result.events}
+
+
+@pytest.mark.parametrize("name", SCENARIOS)
+def test_event_times_given_to_the_stitcher_are_those_of_the_events(name: str) -> None:
+    norm, context = normaliser(), StationContext()
+    for message in messages(name):
+        try:
+            events, times = norm.normalise_timed(decode_envelope(raw(message)), context)
+        except OcppInputError:
+            continue  # the scenarios include messages that are dead-lettered
+        assert times == [event_ms(event) for event in events]
 
 
 @pytest.mark.parametrize("name", SCENARIOS)

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from chargewatch import replay
 from chargewatch.replay import replay_lines
 from chargewatch.simulator import SimConfig, simulate, write_truth
 from streams.core.events import encode_event
@@ -61,6 +62,21 @@ def test_replay_is_deterministic_and_tolerates_arrival_within_lateness(sim: Any)
     assert [tuple(getattr(r, k) for k in key) for r in first] == [
         tuple(getattr(r, k) for k in key) for r in shuffled
     ]
+
+
+def test_replay_path_reads_lines_across_chunks_like_the_line_list(
+    sim: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lines = [encode_event(e) for e in sim.events[:300]]
+    lines[5:5] = [b"", b"  ", b"not json"]  # blank lines are skipped but keep their numbers
+    lines[40] += b"\r"  # a CRLF line
+    path = tmp_path / "events.jsonl"
+    path.write_bytes(b"\n".join(lines))  # and no newline after the last line
+    monkeypatch.setattr(replay, "_CHUNK", 97)  # lines straddle many chunk boundaries
+    result = replay.replay_path(path)
+    expected = replay_lines(lines)
+    assert result.sessions == expected.sessions and result.events == expected.events == 300
+    assert [n for n, _ in result.rejected] == [n for n, _ in expected.rejected] == [8]
 
 
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:

@@ -76,13 +76,18 @@ class Message(msgspec.Struct, frozen=True, gc=False):
 
 class Out(msgspec.Struct, gc=False):
     """Collects the canonical events of one message, with deterministic ids
-    (``<key>-<index>``). A Struct, not a plain class: one is made per message."""
+    (``<key>-<index>``). A Struct, not a plain class: one is made per message.
+
+    ``times`` holds each event's time in epoch ms (``epoch_ms(event.ts)``):
+    handlers have it already, and the stitcher needs it, so it travels beside
+    the events rather than being converted from the datetime once more."""
 
     tenant: str
     station_id: str
     key: str
     events: list[Event] = msgspec.field(default_factory=list)
     flags: dict[str, tuple[str, ...]] = msgspec.field(default_factory=dict)
+    times: list[int] = msgspec.field(default_factory=list)
 
     # The event methods below write out the id (``<key>-<index>``) and the append
     # rather than calling helpers: they run for every event, and most events have
@@ -98,6 +103,7 @@ class Out(msgspec.Struct, gc=False):
         self,
         rec: TxRecord,
         ts: datetime,
+        ms: int,
         *,
         meter_start_wh: int | None,
         seq: int | None = None,
@@ -117,11 +123,13 @@ class Out(msgspec.Struct, gc=False):
             token_hash=rec.token_hash,
         )
         self.events.append(self._flagged(event, flags) if flags else event)
+        self.times.append(ms)
 
     def sample(
         self,
         rec: TxRecord,
         ts: datetime,
+        ms: int,
         reading: Reading,
         *,
         seq: int | None = None,
@@ -141,11 +149,13 @@ class Out(msgspec.Struct, gc=False):
             soc=reading.soc,
         )
         self.events.append(self._flagged(event, flags) if flags else event)
+        self.times.append(ms)
 
     def state(
         self,
         rec: TxRecord,
         ts: datetime,
+        ms: int,
         state: ChargingState,
         *,
         seq: int | None = None,
@@ -163,6 +173,7 @@ class Out(msgspec.Struct, gc=False):
             state=state,
         )
         self.events.append(self._flagged(event, flags) if flags else event)
+        self.times.append(ms)
 
     def status(self, rec: TxRecord, ts: datetime, ms: int, state: ChargingState) -> None:
         """A connector status owned by ``rec``. Before the session's start only a
@@ -171,14 +182,20 @@ class Out(msgspec.Struct, gc=False):
         event would be flagged ``event_before_start`` by the stitcher)."""
         start = rec.start_ms
         if start is None or ms >= start:
-            self.state(rec, ts, state)
+            at = ts
         elif state in CHARGING_STATES:
-            self.state(rec, from_ms(start), state)
+            at = from_ms(start)
+        else:
+            return
+        # The event's own time, from its datetime: ``ts`` may come from ``from_ms``
+        # (a status kept for a later start), and statuses are rare.
+        self.state(rec, at, epoch_ms(at), state)
 
     def stopped(
         self,
         rec: TxRecord,
         ts: datetime,
+        ms: int,
         *,
         meter_stop_wh: int | None,
         reason: str,
@@ -198,11 +215,13 @@ class Out(msgspec.Struct, gc=False):
             reason=reason,
         )
         self.events.append(self._flagged(event, flags) if flags else event)
+        self.times.append(ms)
 
     def authorization(
         self,
         rec: TxRecord,
         ts: datetime,
+        ms: int,
         *,
         method: AuthMethod,
         result: AuthResult,
@@ -223,6 +242,7 @@ class Out(msgspec.Struct, gc=False):
             token_hash=rec.token_hash,
         )
         self.events.append(self._flagged(event, flags) if flags else event)
+        self.times.append(ms)
 
 
 Handler = Callable[[Message, StationContext, Out, TokenPseudonymiser], None]

@@ -74,6 +74,15 @@ class OcppNormaliser:
         """Events from an already decoded envelope."""
         return self._run(envelope, context).events
 
+    def normalise_timed(
+        self, envelope: OcppEnvelope, context: StationContext
+    ) -> tuple[list[Event], list[int]]:
+        """Events from an already decoded envelope, and the time of each in epoch
+        ms (``streams.core.state.event_ms`` of it): pass it to ``Stitcher.apply``
+        instead of converting the datetime again."""
+        out = self._run(envelope, context)
+        return out.events, out.times
+
     def normalise_detailed(
         self, raw: bytes | str | OcppEnvelope, context: StationContext
     ) -> Normalised:

@@ -98,7 +98,7 @@ def _emit_samples(
     for ts, ms, reading in readings:
         if reading.energy_wh is None and reading.power_w is None and reading.soc is None:
             continue
-        out.sample(rec, ts, reading, flags=flags)
+        out.sample(rec, ts, ms, reading, flags=flags)
         rec.seen(ms)
         if reading.energy_wh is not None:
             rec.observe_meter(ms, reading.energy_wh)
@@ -170,9 +170,9 @@ def start_transaction(
         rec.observe_meter(ms, meter_start)
     ctx.open(rec)
 
-    out.started(rec, ts, meter_start_wh=meter_start, flags=flags)
+    out.started(rec, ts, ms, meter_start_wh=meter_start, flags=flags)
     if result is not None:
-        out.authorization(rec, ts, method=rec.auth_method, result=result)
+        out.authorization(rec, ts, ms, method=rec.auth_method, result=result)
     pending = ctx.statuses.get(connector)
     if (
         pending is not None
@@ -300,7 +300,7 @@ def stop_transaction(
         )
     _emit_samples(out, rec, readings, flags)
     reason = req.reason if req.reason is not _UNSET else STOP_REASON_DEFAULT
-    out.stopped(rec, ts, meter_stop_wh=meter_stop, reason=reason, flags=flags)
+    out.stopped(rec, ts, ms, meter_stop_wh=meter_stop, reason=reason, flags=flags)
     rec.seen(ms)
     if meter_stop is not None:
         rec.observe_meter(ms, meter_stop)

@@ -145,26 +145,28 @@ def transaction_event(
         meter_start = _energy(readings, latest=False)
         if rec.start_ms is None or ms <= rec.start_ms:
             rec.start_ms, rec.meter_start_wh = ms, meter_start
-        out.started(rec, ts, meter_start_wh=meter_start, seq=seq, flags=flags)
+        out.started(rec, ts, ms, meter_start_wh=meter_start, seq=seq, flags=flags)
     if rec.connector_id and (kind == "Started" or ctx.open_on(rec.connector_id) is None):
         ctx.open(rec)
     if req.idToken is not _UNSET and rec.auth_method is not None:
         result = _auth_result(msg, ctx, hashes, ms)
         if result is not None:
-            out.authorization(rec, ts, method=rec.auth_method, result=result, seq=seq, flags=flags)
+            out.authorization(
+                rec, ts, ms, method=rec.auth_method, result=result, seq=seq, flags=flags
+            )
     for at, at_ms, reading in readings:
         if reading.energy_wh is None and reading.power_w is None and reading.soc is None:
             continue
-        out.sample(rec, at, reading, seq=seq, flags=flags)
+        out.sample(rec, at, at_ms, reading, seq=seq, flags=flags)
         if reading.energy_wh is not None:
             rec.observe_meter(at_ms, reading.energy_wh)
     if info.chargingState is not _UNSET:
         rec.charging_state = CHARGING_STATES_V201[info.chargingState]
-        out.state(rec, ts, rec.charging_state, seq=seq, flags=flags)
+        out.state(rec, ts, ms, rec.charging_state, seq=seq, flags=flags)
     if kind == "Ended":
         meter_stop = _energy(readings, latest=True)
         reason = info.stoppedReason if info.stoppedReason is not _UNSET else STOP_REASON_DEFAULT
-        out.stopped(rec, ts, meter_stop_wh=meter_stop, reason=reason, seq=seq, flags=flags)
+        out.stopped(rec, ts, ms, meter_stop_wh=meter_stop, reason=reason, seq=seq, flags=flags)
         ctx.close(rec, ms, meter_stop)
     if kind != "Updated":
         ctx.trim(ms)
@@ -212,7 +214,7 @@ def meter_values(msg: Message, ctx: StationContext, out: Out, tokens: TokenPseud
         rec = ctx.session_at(V, evse, ms)
         if rec is None:
             continue  # a reading between sessions
-        out.sample(rec, ts, reading, flags=_INFERRED)
+        out.sample(rec, ts, ms, reading, flags=_INFERRED)
         if reading.energy_wh is not None:
             rec.observe_meter(ms, reading.energy_wh)
 
