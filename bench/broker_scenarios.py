@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,7 +24,7 @@ from typing import Any, NamedTuple
 import orjson
 from confluent_kafka import Producer
 
-from bench.harness import BenchPipeline, Drained, summary
+from bench.harness import BenchPipeline, Drained, cpu_seconds, summary
 from chargewatch.replay import replay_lines
 from chargewatch.settings import PrivacySettings
 from streams.core.events import Event, encode_event
@@ -165,6 +166,13 @@ def recovery(bootstrap: str, root: Path, events: Sequence[Event], want: Sessions
     return flowing
 
 
+def _machine_busy() -> float:
+    """Busy CPU seconds of the whole machine so far, all cores (/proc/stat)."""
+    ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = ticks[3] + ticks[4]  # idle + iowait
+    return (sum(ticks) - idle) / os.sysconf("SC_CLK_TCK")
+
+
 def _stop_session(value: bytes) -> str | None:
     envelope = orjson.loads(value)
     if envelope.get("action") != "StopTransaction":
@@ -187,15 +195,20 @@ def latency(
     warm = 500
     bench.produce(topic, records[:warm])
     worker = bench.start("worker")
-    bench.start("sink")
+    sink = bench.start("sink")
     produced: dict[str, float] = {}
     try:
         bench.wait_members(1, [worker])
         bench.wait_drained([topic], [worker])  # both started and caught up
         paced = records[warm : warm + int(rate * seconds)]
-        producer = Producer(
-            {"bootstrap.servers": bootstrap, "linger.ms": 1, "enable.idempotence": True}
-        )
+        # As ``chargewatch gateway`` produces (chargewatch/gateway/config.py): 5 ms
+        # linger, lz4. With 1 ms and no compression the co-located broker spent a
+        # whole core on tiny requests, starving the worker.
+        producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5,
+                             "compression.type": "lz4", "enable.idempotence": True})  # fmt: skip
+        pids = (worker.process.pid, sink.process.pid)
+        cpu0 = [cpu_seconds(pid) for pid in pids]
+        machine0 = _machine_busy()
         start, sent = time.monotonic(), 0
         while sent < len(paced):
             due = min(len(paced), int((time.monotonic() - start) * rate) + 1)
@@ -208,6 +221,9 @@ def latency(
             producer.poll(0)
             time.sleep(0.005)
         producer.flush(30)
+        paced_s = time.monotonic() - start
+        busy = [(cpu_seconds(pid) - c) / paced_s for pid, c in zip(pids, cpu0, strict=True)]
+        machine = (_machine_busy() - machine0) / paced_s  # cores' worth of busy time
         bench.wait_drained([topic], [worker])
         while bench.sink_lag() > 0:
             time.sleep(0.2)
@@ -229,4 +245,7 @@ def latency(
     if in_worker:
         print(f"    of which produced -> session record on the sessions topic (the worker): "
               f"{summary(in_worker)}")  # fmt: skip
+    print(f"    CPU while producing: worker {busy[0]:.0%} of a core, sink (session rows and "
+          f"the raw OCPP archive) {busy[1]:.0%}; the whole machine {machine:.2f} of its "
+          f"{os.cpu_count()} cores (broker and producer included)")  # fmt: skip
     return delays

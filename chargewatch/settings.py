@@ -94,6 +94,12 @@ class WorkerSettings(BaseSettings):
         "instead of through Faust's per-message agent path",
     )
     max_poll_records: int = Field(2000, ge=1, description="Most records per fetch")
+    max_partition_fetch_bytes: int = Field(
+        1_048_576,
+        ge=1024,
+        description="Most bytes fetched per partition per request (Kafka's "
+        "max.partition.fetch.bytes): larger catches up a backlog faster",
+    )
     commit_stuck_after_s: float = Field(
         30.0,
         gt=0,

@@ -81,6 +81,7 @@ def build_app(
         stream_wait_empty=False,
         broker_max_poll_records=worker_cfg.max_poll_records,
         consumer_group_instance_id=worker_cfg.instance_id,
+        consumer_max_fetch_size=worker_cfg.max_partition_fetch_bytes,
     )
     events = app.topic(kafka.events_topic, key_type=bytes, value_type=bytes)
     ocpp_messages = app.topic(kafka.ocpp_topic, key_type=bytes, value_type=bytes)
