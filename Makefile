@@ -57,7 +57,7 @@ format: install ## apply ruff's fixes and formatting
 	$(BIN)/ruff format .
 
 bench: install kafka-jars ## speed and scale figures with their targets (replay, worker, scale-out, recovery, latency, memory)
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 up: kafka-jars ## start the project's Kafka broker (127.0.0.1:9092, data in var/kafka)
 	@bash deploy/kafka.sh up
