@@ -42,6 +42,7 @@ from streams.core.state import event_ms, snapshot_state
 from streams.core.stitcher import ConnectorStop
 from streams.deadletter import dead_letter
 from streams.ocpp_ingest import OcppIngest
+from streams.outputs import Outputs
 
 __all__ = ["SessionWorker", "StateFlushSensor"]
 
@@ -355,7 +356,7 @@ class StateFlushSensor(faust.Sensor):
     the offsets Faust commits next are only those of records already processed,
     so nothing they produced can be lost."""
 
-    def __init__(self, worker: SessionWorker, outputs: Any = None) -> None:
+    def __init__(self, worker: SessionWorker, outputs: Outputs | None = None) -> None:
         super().__init__()
         self._worker = worker
         self._outputs = outputs
