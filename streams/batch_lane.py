@@ -25,6 +25,11 @@ Safety, the same as Faust's loop and stricter:
   unseen;
 * records below the partition's read offset (re-fetched after a seek) are
   skipped, as Faust does;
+* a fetch answered after a rebalance began is dropped and every partition
+  sought back to its commit, as Faust's ``getmany`` does; and a message handed
+  over one by one (changelog, tariffs) while a rebalance begins does not record
+  its offset, which could overwrite the seek recovery makes meanwhile and hide
+  the changelog records it reads again;
 * handling is synchronous: no await between processing a batch and recording
   its offsets, so a rebalance cannot slip in between. The state flush at
   commit time therefore always covers every offset the lane reports.
@@ -88,6 +93,14 @@ async def _drain_in_batches(consumer: Any, fetcher: Any, lane: BatchLane) -> Non
         records, active = await consumer._wait_next_records(1.0)
         if not records or consumer.should_stop:
             continue
+        if not consumer.flow_active:
+            # A rebalance began while fetching. As Faust's own getmany does, seek
+            # back to the committed offsets: the fetch moved the positions past
+            # records nobody will handle, and the seek also clears the read
+            # offsets of partitions without a commit (changelogs), which would
+            # otherwise filter out the records recovery reads again from 0.
+            await _seek_to_committed(consumer)
+            continue
         generation = app.consumer_generation_id
         for tp, batch in records.items():
             if not consumer.flow_active or app.consumer_generation_id != generation:
@@ -141,7 +154,19 @@ async def _deliver_one_by_one(
             await consumer._add_gap(tp, previous + 1, record.offset)
         await consumer.wait_first(callback(consumer._to_message(tp, record)),
                                   consumer.suspend_flow.wait())  # fmt: skip
+        if not consumer.flow_active or app.consumer_generation_id != generation:
+            # A rebalance began during the hand-over, and recovery may already
+            # have sought this partition: recording this offset now would
+            # overwrite that seek and filter out the records read again.
+            return
         read_offset[tp] = record.offset
+
+
+async def _seek_to_committed(consumer: Any) -> None:
+    try:
+        await consumer.perform_seek()
+    except Exception as exc:  # a partition revoked meanwhile; the rebalance seeks anyway
+        log.warning("seek to committed offsets after an interrupted fetch failed: %r", exc)
 
 
 def install_batch_lane(app: Any, lane: BatchLane) -> None:

@@ -68,6 +68,11 @@ class _Consumer:
         self.sought.append((tp, offset))
         self._read_offset[tp] = offset
 
+    async def perform_seek(self) -> None:  # Faust: every partition to its commit
+        self.sought.append((None, -1))
+        for tp in list(self._read_offset):
+            self._read_offset[tp] = self._committed_offset.get(tp)
+
     async def _wait_next_records(self, timeout: float) -> tuple[dict[TP, list[Any]], set[TP]]:
         if not self.fetches:
             self._stopped.flag = True
@@ -164,3 +169,35 @@ def test_a_batch_continuing_the_last_one_is_not_a_gap() -> None:
     _run(consumer, lane)
     assert seen == [(0, [5]), (0, [6])]  # 7 and 8 never came: not processed past them
     assert consumer.sought == [(EV0, 7)]
+
+
+def test_a_fetch_answered_after_a_rebalance_began_seeks_back_to_the_commits() -> None:
+    seen: list[tuple[int, list[int]]] = []
+    lane = _lane(seen)
+    consumer = _Consumer([{EV0: [_rec(EV0, 7)], TARIFFS: [_rec(TARIFFS, 3)]}])
+    consumer.flow_active = False  # stopped while the fetch was in flight
+    consumer._committed_offset[EV0] = 5
+    consumer._read_offset[EV0] = 6
+    consumer._read_offset[TARIFFS] = 40  # no commit: cleared, as Faust's seek does
+    _run(consumer, lane)
+    assert seen == [] and consumer.delivered == []
+    assert consumer.sought == [(None, -1)]
+    assert consumer._read_offset[EV0] == 5
+    assert consumer._read_offset[TARIFFS] is None
+
+
+def test_a_rebalance_during_a_one_by_one_hand_over_does_not_record_its_offset() -> None:
+    seen: list[tuple[int, list[int]]] = []
+    lane = _lane(seen)
+    consumer = _Consumer([{TARIFFS: [_rec(TARIFFS, 50), _rec(TARIFFS, 51)]}])
+    original = consumer.callback
+
+    async def rebalancing_callback(message: Any) -> None:
+        await original(message)
+        consumer.app.consumer_generation_id += 1  # recovery seeks meanwhile
+        consumer._read_offset[TARIFFS] = None
+
+    consumer.callback = rebalancing_callback  # type: ignore[method-assign]
+    _run(consumer, lane)
+    assert consumer.delivered == [("tariffs", 50)]
+    assert consumer._read_offset[TARIFFS] is None  # the seek stands
