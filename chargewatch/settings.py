@@ -100,6 +100,14 @@ class WorkerSettings(BaseSettings):
         description="Most bytes fetched per partition per request (Kafka's "
         "max.partition.fetch.bytes): larger catches up a backlog faster",
     )
+    fetch_max_wait_ms: int = Field(
+        100,
+        ge=1,
+        le=30_000,
+        description="Longest the broker holds a fetch that has no new data (Kafka's "
+        "fetch.max.wait.ms; Faust hard-codes 1500). One fetch is in flight at a time, so "
+        "a fetch of idle partitions delays every other partition by up to this much",
+    )
     commit_stuck_after_s: float = Field(
         30.0,
         gt=0,

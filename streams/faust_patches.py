@@ -1,4 +1,5 @@
-"""Two targeted fixes to faust-streaming's offset bookkeeping, applied at start-up.
+"""Targeted fixes to faust-streaming, applied at start-up: two to its offset
+bookkeeping, one to its consumer's fetch wait.
 
 1. Duplicate acked offsets. The symptom (robinhood/faust#625, "Offsets not
 committed due to duplicate in _acked"): after a worker restarts, Faust's gap
@@ -25,6 +26,17 @@ during which a rebalance started: every rebalance ends with Faust seeking
 each assigned partition to its committed offset, so those records are fetched
 again, in order, under the new assignment.
 
+3. The fetch wait. Faust creates its aiokafka consumer with
+``fetch_max_wait_ms=1500``, hard-coded. aiokafka keeps one fetch in flight per
+broker, and a fetch that names only partitions without new data - an idle
+input topic (a worker reads both the canonical and the OCPP topic, and a
+deployment feeds one), the tariffs partition - is held by the broker for that
+long. Every partition drained meanwhile waits behind it: the worker sat idle
+up to 1.5 s between fetches, fell behind, fetched bigger batches, and stayed
+there (StopTransaction -> session record p50 1.3-1.5 s at 6,000 msg/s on the
+bench, against 0.04 s while it kept up). The wait is set from
+``CHARGEWATCH_WORKER_FETCH_MAX_WAIT_MS`` instead.
+
 Pinned to the faust versions these were checked against (``pyproject.toml``);
 the restart and scale-out integration tests fail (by timeout) if a new
 version breaks them.
@@ -37,7 +49,12 @@ from typing import Any
 
 from faust.transport.consumer import Consumer
 
-__all__ = ["apply_faust_patches", "dedupe_acked_offsets", "drop_fetches_across_rebalance"]
+__all__ = [
+    "apply_faust_patches",
+    "dedupe_acked_offsets",
+    "drop_fetches_across_rebalance",
+    "set_fetch_max_wait",
+]
 
 
 def dedupe_acked_offsets(consumer: Any, tp: Any) -> None:
@@ -95,3 +112,25 @@ def apply_faust_patches(drop_straddling_fetches: bool = True) -> None:
 
     _new_offset._chargewatch_patched = True  # type: ignore[attr-defined]
     Consumer._new_offset = _new_offset  # type: ignore[method-assign]
+
+
+def set_fetch_max_wait(app: Any, ms: int) -> None:
+    """Create ``app``'s worker consumer with ``fetch_max_wait_ms=ms`` (fix 3 above)."""
+    from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
+
+    app._chargewatch_fetch_max_wait_ms = ms
+    original = AIOKafkaConsumerThread._create_worker_consumer
+    if getattr(original, "_chargewatch_patched", False):
+        return
+
+    @functools.wraps(original)
+    def _create_worker_consumer(self: Any, transport: Any) -> Any:
+        consumer = original(self, transport)
+        wait = getattr(self.app, "_chargewatch_fetch_max_wait_ms", None)
+        if wait is not None:
+            # Read by AIOKafkaConsumer.start() when it builds its fetcher.
+            consumer._fetch_max_wait_ms = wait
+        return consumer
+
+    _create_worker_consumer._chargewatch_patched = True  # type: ignore[attr-defined]
+    AIOKafkaConsumerThread._create_worker_consumer = _create_worker_consumer  # type: ignore[method-assign]

@@ -1,4 +1,4 @@
-"""The two fixes to Faust's offset bookkeeping (``streams.faust_patches``)."""
+"""The fixes to Faust in ``streams.faust_patches``."""
 
 from __future__ import annotations
 
@@ -88,3 +88,34 @@ def test_the_fetch_fix_is_installed_once() -> None:
     apply_faust_patches()
     assert Consumer.__dict__["_wait_next_records"] is first
     assert getattr(first, "_chargewatch_patched", False)
+
+
+def _worker_consumer(app: Any) -> Any:
+    """The aiokafka consumer Faust would start for ``app`` (not started here)."""
+
+    from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
+
+    # Faust's consumer thread, as far as creating the consumer reads it (the real
+    # one starts an event loop of its own).
+    thread = SimpleNamespace(app=app, consumer=SimpleNamespace(in_transaction=False))
+
+    async def create() -> Any:
+        consumer = AIOKafkaConsumerThread._create_worker_consumer(thread, app.transport)
+        await consumer.stop()  # never started: only marks it closed
+        return consumer
+
+    return asyncio.run(create())
+
+
+def test_the_worker_consumer_waits_as_configured_not_faust_s_1500_ms() -> None:
+    import faust
+
+    from streams.faust_patches import set_fetch_max_wait
+
+    plain = faust.App("chargewatch-test-fetch-wait-plain", broker="kafka://127.0.0.1:1")
+    assert _worker_consumer(plain)._fetch_max_wait_ms == 1500  # what the fix is for
+    app = faust.App("chargewatch-test-fetch-wait", broker="kafka://127.0.0.1:1")
+    set_fetch_max_wait(app, 100)
+    set_fetch_max_wait(app, 100)  # idempotent
+    assert _worker_consumer(app)._fetch_max_wait_ms == 100
+    assert _worker_consumer(plain)._fetch_max_wait_ms == 1500  # other apps untouched
