@@ -152,7 +152,12 @@ class SinkSettings(BaseSettings):
 
     group_id: str = Field("chargewatch-sink", description="Consumer group of the sink")
     batch_rows: int = Field(10_000, ge=1, description="Flush when this many rows are buffered")
-    batch_seconds: float = Field(0.25, gt=0, description="Flush at least this often (seconds)")
+    batch_seconds: float = Field(
+        0.25, gt=0, description="Flush session rows and CDRs at least this often (seconds)"
+    )
+    raw_batch_seconds: float = Field(
+        1.0, gt=0, description="Flush the raw OCPP archive at least this often (seconds)"
+    )
     metrics_port: int = Field(9109, ge=0, description="Prometheus /metrics port (0 = off)")
 
 

@@ -1,0 +1,161 @@
+"""The sink loop's cadences and commits (``sinks.runner``), on real ClickHouse
+(chDB), with the Kafka consumer scripted: what is committed is what was written."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chargewatch.settings import ClickHouseSettings, Settings, SinkSettings
+from sinks.clickhouse import connect
+from sinks.runner import SessionSink
+from streams.core import Stitcher
+from streams.core.record import encode_record
+from tests.unit.test_stitching import normal_session
+
+DB = "chargewatch"
+REVOKE = "revoke"
+
+
+class _Message:
+    def __init__(self, topic: str, partition: int, offset: int, value: bytes) -> None:
+        self._coordinates = (topic, partition, offset)
+        self._value = value
+
+    def error(self) -> None:
+        return None
+
+    def topic(self) -> str:
+        return self._coordinates[0]
+
+    def partition(self) -> int:
+        return self._coordinates[1]
+
+    def offset(self) -> int:
+        return self._coordinates[2]
+
+    def key(self) -> bytes:
+        return b"k"
+
+    def value(self) -> bytes:
+        return self._value
+
+
+class _DeadLetters:
+    """The dead-letter producer: what was produced, and what was flushed when."""
+
+    def __init__(self) -> None:
+        self.produced: list[str] = []
+        self.flushed_with: list[int] = []  # how many were produced at each flush
+
+    def produce(self, topic: str, key: bytes | None, value: bytes) -> None:
+        self.produced.append(topic)
+
+    def flush(self, timeout: float) -> int:
+        self.flushed_with.append(len(self.produced))
+        return 0
+
+
+class _Consumer:
+    """Hands out one scripted batch per ``consume``; records commits and the rows
+    in ClickHouse at the moment of each commit."""
+
+    def __init__(self, batches: list[Any], client: Any, sink: list[Any]) -> None:
+        self.batches = batches
+        self.client = client
+        self.sink = sink
+        self.commits: list[tuple[dict[tuple[str, int], int], int, int]] = []
+
+    def subscribe(self, topics: list[str], on_revoke: Any = None) -> None:
+        self.on_revoke = on_revoke
+
+    def consume(self, num_messages: int, timeout: float) -> list[_Message]:
+        time.sleep(0.01)  # past a 1 ms flush interval, as a real poll would be
+        if not self.batches:
+            self.sink[0].stop()
+            return []
+        batch = self.batches.pop(0)
+        if batch == REVOKE:  # a rebalance takes this sink's partitions
+            self.on_revoke(self, [])
+            return []
+        return batch  # type: ignore[no-any-return]
+
+    def commit(self, offsets: list[Any], asynchronous: bool) -> None:
+        def count(table: str) -> int:
+            return int(self.client.query(f"SELECT count() FROM {DB}.{table}").result_rows[0][0])
+
+        got = {(tp.topic, tp.partition): tp.offset for tp in offsets}
+        self.commits.append((got, count("sessions"), count("ocpp_raw")))
+
+    def close(self) -> None:
+        return None
+
+
+@pytest.fixture
+def client(tmp_path: Path) -> Iterator[Any]:
+    client = connect(ClickHouseSettings(chdb_path=tmp_path / "ch", database=DB))
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+def _sink(client: Any, batches: list[Any], **sink: Any) -> tuple[SessionSink, _Consumer]:
+    settings = Settings(sink=SinkSettings(metrics_port=0, **sink))
+    runner = SessionSink(settings, client=client)
+    runner._consumer.close()  # the real one never connects here
+    runner._deadletters = _DeadLetters()  # type: ignore[assignment]
+    consumer = _Consumer(batches, client, [runner])
+    runner._consumer = consumer
+    return runner, consumer
+
+
+def _records() -> list[bytes]:
+    stitcher = Stitcher(update_interval_s=600)
+    return [encode_record(r) for e in normal_session("s1") if (r := stitcher.apply(e)) is not None]
+
+
+def test_session_rows_are_written_and_committed_before_the_archive(client: Any) -> None:
+    settings = Settings()
+    sessions, ocpp = settings.kafka.sessions_topic, settings.kafka.ocpp_topic
+    records = _records()
+    batches = [
+        [_Message(sessions, 0, 0, records[0]), _Message(ocpp, 3, 41, b'{"action":"x"}')],
+        [_Message(sessions, 0, 1, records[1]), _Message(ocpp, 3, 42, b"not json")],
+    ]
+    runner, consumer = _sink(client, batches, batch_seconds=0.001, raw_batch_seconds=3600)
+    runner.run()
+    # While running, only the session rows were due: their offsets were committed
+    # with both rows in ClickHouse, and the archive's were not.
+    first, second = consumer.commits[0], consumer.commits[1]
+    assert first == ({(sessions, 0): 1}, 1, 0)
+    assert second == ({(sessions, 0): 2}, 2, 0)
+    # At the stop everything is written, then the archive's offsets committed.
+    assert consumer.commits[-1] == ({(ocpp, 3): 43}, 2, 2)
+    assert all((ocpp, 3) not in got for got, _, _ in consumer.commits[:-1])
+
+
+def test_a_record_that_cannot_be_decoded_is_committed_after_its_dead_letter(client: Any) -> None:
+    settings = Settings()
+    sessions = settings.kafka.sessions_topic
+    runner, consumer = _sink(client, [[_Message(sessions, 2, 7, b"\x00 garbage")]],
+                             batch_seconds=0.001)  # fmt: skip
+    dead_letters = runner._deadletters
+    runner.run()
+    assert dead_letters.produced == [settings.kafka.deadletter_topic]  # type: ignore[attr-defined]
+    assert dead_letters.flushed_with[0] == 1  # type: ignore[attr-defined]  # before the commit
+    assert consumer.commits[0] == ({(sessions, 2): 8}, 0, 0)
+
+
+def test_revoked_partitions_are_written_and_committed_first(client: Any) -> None:
+    settings = Settings()
+    sessions = settings.kafka.sessions_topic
+    records = _records()
+    runner, consumer = _sink(client, [[_Message(sessions, 1, 5, records[0])], REVOKE],
+                             batch_seconds=3600, raw_batch_seconds=3600)  # fmt: skip
+    runner.run()
+    assert consumer.commits == [({(sessions, 1): 6}, 1, 0)]  # at the revocation, not later
