@@ -2,32 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import msgspec
 import pytest
 
 from chargewatch.errors import DecodeError
-from chargewatch.settings import ClickHouseSettings
-from sinks.clickhouse import connect, migrate, migrations
+from sinks.clickhouse import migrate, migrations
 from sinks.sessions import decode_record, insert_sessions
 from streams.core import Stitcher
 from streams.core.record import encode_record
 from tests.unit.test_stitching import normal_session
 
 DB = "chargewatch"
-
-
-@pytest.fixture
-def client(tmp_path: Path) -> Iterator[Any]:
-    # chDB: one data directory per process at a time, so always close.
-    client = connect(ClickHouseSettings(chdb_path=tmp_path / "ch", database=DB))
-    try:
-        yield client
-    finally:
-        client.close()
 
 
 def test_migrations_apply_once_and_are_recorded(client: Any) -> None:

@@ -4,14 +4,9 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import pytest
-
-from chargewatch.settings import ClickHouseSettings, Settings, SinkSettings
-from sinks.clickhouse import connect
+from chargewatch.settings import Settings, SinkSettings
 from sinks.runner import SessionSink
 from streams.core import Stitcher
 from streams.core.record import encode_record
@@ -93,15 +88,6 @@ class _Consumer:
 
     def close(self) -> None:
         return None
-
-
-@pytest.fixture
-def client(tmp_path: Path) -> Iterator[Any]:
-    client = connect(ClickHouseSettings(chdb_path=tmp_path / "ch", database=DB))
-    try:
-        yield client
-    finally:
-        client.close()
 
 
 def _sink(client: Any, batches: list[Any], **sink: Any) -> tuple[SessionSink, _Consumer]:
