@@ -151,8 +151,13 @@ class SessionSink:
             self._dead_lettered = True
 
     def _on_revoke(self, consumer: Any, partitions: list[Any]) -> None:
-        """Before partitions go to another sink: write and commit what was read."""
+        """Before partitions go to another sink: write and commit what was read.
+        (Also called for partitions already lost, whose commit fails: their offsets
+        are then dropped, never committed later over the next owner's.)"""
         self._flush()
+        for tp in partitions:
+            self._taken.pop((tp.topic, tp.partition), None)
+            self._taken_raw.pop((tp.topic, tp.partition), None)
 
     def _flush(self) -> None:
         self._flush_rows()

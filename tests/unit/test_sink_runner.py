@@ -6,6 +6,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from confluent_kafka import KafkaException, TopicPartition
+
 from chargewatch.settings import Settings, SinkSettings
 from sinks.runner import SessionSink
 from streams.core import Stitcher
@@ -64,6 +66,8 @@ class _Consumer:
         self.client = client
         self.sink = sink
         self.commits: list[tuple[dict[tuple[str, int], int], int, int]] = []
+        self.assigned: set[tuple[str, int]] = set()
+        self.failing = False  # commits fail (the partitions were lost)
 
     def subscribe(self, topics: list[str], on_revoke: Any = None) -> None:
         self.on_revoke = on_revoke
@@ -75,8 +79,9 @@ class _Consumer:
             return []
         batch = self.batches.pop(0)
         if batch == REVOKE:  # a rebalance takes this sink's partitions
-            self.on_revoke(self, [])
+            self.on_revoke(self, [TopicPartition(t, p) for t, p in self.assigned])
             return []
+        self.assigned.update((m.topic(), m.partition()) for m in batch)
         return batch  # type: ignore[no-any-return]
 
     def commit(self, offsets: list[Any], asynchronous: bool) -> None:
@@ -85,6 +90,8 @@ class _Consumer:
 
         got = {(tp.topic, tp.partition): tp.offset for tp in offsets}
         self.commits.append((got, count("sessions"), count("ocpp_raw")))
+        if self.failing:
+            raise KafkaException("ILLEGAL_GENERATION")
 
     def close(self) -> None:
         return None
@@ -145,3 +152,17 @@ def test_revoked_partitions_are_written_and_committed_first(client: Any) -> None
                              batch_seconds=3600, raw_batch_seconds=3600)  # fmt: skip
     runner.run()
     assert consumer.commits == [({(sessions, 1): 6}, 1, 0)]  # at the revocation, not later
+
+
+def test_offsets_of_lost_partitions_are_never_committed_later(client: Any) -> None:
+    settings = Settings()
+    sessions = settings.kafka.sessions_topic
+    records = _records()
+    runner, consumer = _sink(client, [[_Message(sessions, 1, 5, records[0])], REVOKE],
+                             batch_seconds=3600, raw_batch_seconds=3600)  # fmt: skip
+    consumer.failing = True  # the group moved on: this member's commits are refused
+    runner.run()
+    attempts = len(consumer.commits)
+    assert attempts == 1  # tried at the revocation ...
+    runner._flush()
+    assert len(consumer.commits) == attempts  # ... and never again
