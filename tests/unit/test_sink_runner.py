@@ -144,22 +144,23 @@ def test_a_record_that_cannot_be_decoded_is_committed_after_its_dead_letter(clie
     assert consumer.commits[0] == ({(sessions, 2): 8}, 0, 0)
 
 
+def _revoked_after_one_record(client: Any) -> tuple[str, SessionSink, _Consumer]:
+    """A sink that reads one session record, then loses its partitions; nothing is due
+    on its own before that."""
+    sessions = Settings().kafka.sessions_topic
+    batches = [[_Message(sessions, 1, 5, _records()[0])], REVOKE]
+    runner, consumer = _sink(client, batches, batch_seconds=3600, raw_batch_seconds=3600)
+    return sessions, runner, consumer
+
+
 def test_revoked_partitions_are_written_and_committed_first(client: Any) -> None:
-    settings = Settings()
-    sessions = settings.kafka.sessions_topic
-    records = _records()
-    runner, consumer = _sink(client, [[_Message(sessions, 1, 5, records[0])], REVOKE],
-                             batch_seconds=3600, raw_batch_seconds=3600)  # fmt: skip
+    sessions, runner, consumer = _revoked_after_one_record(client)
     runner.run()
     assert consumer.commits == [({(sessions, 1): 6}, 1, 0)]  # at the revocation, not later
 
 
 def test_offsets_of_lost_partitions_are_never_committed_later(client: Any) -> None:
-    settings = Settings()
-    sessions = settings.kafka.sessions_topic
-    records = _records()
-    runner, consumer = _sink(client, [[_Message(sessions, 1, 5, records[0])], REVOKE],
-                             batch_seconds=3600, raw_batch_seconds=3600)  # fmt: skip
+    _, runner, consumer = _revoked_after_one_record(client)
     consumer.failing = True  # the group moved on: this member's commits are refused
     runner.run()
     attempts = len(consumer.commits)
