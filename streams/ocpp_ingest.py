@@ -15,9 +15,10 @@ as it was.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from chargewatch.errors import ConfigurationError
+from chargewatch.errors import ConfigurationError, InputError
 from chargewatch.settings import PrivacySettings
 from streams.core.events import Event
 from streams.core.ocpp import OcppNormaliser, StationContext, decode_envelope
@@ -57,14 +58,43 @@ class OcppIngest:
         ``Stitcher.apply``; raises like :meth:`normalise`."""
         envelope = decode_envelope(raw)
         key = f"{_PREFIX}{envelope.tenant or self._tenant}|{envelope.station_id}"
-        context = self._contexts.get(key)
-        if context is None:
-            stored = self._store.get(key.encode())
-            context = StationContext.restore(stored) if stored is not None else StationContext()
-            self._contexts[key] = context
+        context = self._contexts.get(key) or self._context(key)
         timed = self._normaliser.normalise_timed(envelope, context)
         self._dirty[partition].add(key)
         return timed
+
+    def normalise_batch(
+        self, records: Iterable[Any], partition: int, reject: Callable[[InputError, Any], None]
+    ) -> tuple[list[Event], list[int], int]:
+        """The events of a batch of records (each with a ``value``) of one partition,
+        their times, and how many records were used; each unusable record goes to
+        ``reject`` with its error. One call per batch: the lookups of
+        :meth:`normalise_timed` are made once, not per message."""
+        events: list[Event] = []
+        times: list[int] = []
+        used = 0
+        contexts, dirty = self._contexts, self._dirty[partition]
+        normalise, tenant = self._normaliser.normalise_timed, self._tenant
+        for record in records:
+            try:
+                envelope = decode_envelope(record.value)
+                key = f"{_PREFIX}{envelope.tenant or tenant}|{envelope.station_id}"
+                context = contexts.get(key) or self._context(key)
+                some, their_times = normalise(envelope, context)
+            except InputError as exc:
+                reject(exc, record)
+                continue
+            dirty.add(key)
+            events += some
+            times += their_times
+            used += 1
+        return events, times, used
+
+    def _context(self, key: str) -> StationContext:
+        stored = self._store.get(key.encode())
+        context = StationContext.restore(stored) if stored is not None else StationContext()
+        self._contexts[key] = context
+        return context
 
     def dirty(self) -> list[tuple[int, bytes, bytes]]:
         """(partition, key, snapshot) of every context changed since the last call."""

@@ -9,8 +9,10 @@ from typing import Any
 
 from chargewatch.settings import WorkerSettings
 from streams.core.events import encode_event
+from streams.core.ocpp import OcppNormaliser
 from streams.worker import SessionWorker
 from tests.factories import sample, started, state, stopped
+from tests.fixtures.ocpp import scenarios
 
 
 @dataclass
@@ -39,7 +41,9 @@ class Message:
     key: bytes = b"CP-0001"
 
 
-def shell(table: FakeTable, **cfg: Any) -> tuple[SessionWorker, FakeTopic, FakeTopic]:
+def shell(
+    table: FakeTable, normaliser: OcppNormaliser | None = None, **cfg: Any
+) -> tuple[SessionWorker, FakeTopic, FakeTopic]:
     sessions, dead = FakeTopic(), FakeTopic()
     worker = SessionWorker(
         table=table,
@@ -47,6 +51,7 @@ def shell(table: FakeTable, **cfg: Any) -> tuple[SessionWorker, FakeTopic, FakeT
         deadletter_topic=dead,
         cdrs_topic=FakeTopic(),
         cfg=WorkerSettings(**cfg),
+        normaliser=normaliser,
     )
     return worker, sessions, dead
 
@@ -95,6 +100,40 @@ def test_bad_input_goes_to_the_dead_letter_topic_with_its_reason() -> None:
     assert (letter["source_topic"], letter["source_partition"], letter["source_offset"]) == (
         "chargewatch.events", 3, 7
     )  # fmt: skip
+
+
+def test_an_ocpp_batch_stitches_like_one_message_at_a_time_and_rejects_only_the_bad_one() -> None:
+    values = [scenarios.raw(m) for m in scenarios.messages("v16_session")]
+    bad = b'{"station_id": "CP-T", "ocpp_version": "9.9"}'
+    batch = [Message(v, offset=i, topic="chargewatch.ocpp") for i, v in enumerate(values)]
+    batch.insert(4, Message(bad, offset=99, topic="chargewatch.ocpp"))
+
+    batched_table, single_table = FakeTable(), FakeTable()
+    batched, sessions, dead = shell(batched_table, scenarios.normaliser(), tenant=scenarios.TENANT)
+    batched.handle_ocpp_batch(3, batch)
+    single, single_sessions, single_dead = shell(
+        single_table, scenarios.normaliser(), tenant=scenarios.TENANT
+    )
+    for message in batch:
+        single.handle_ocpp(message)
+
+    assert sessions.sent and sessions.sent == single_sessions.sent
+    [(_, letter)] = dead.sent
+    [(_, single_letter)] = single_dead.sent
+    assert json.loads(letter)["source_offset"] == 99
+    assert json.loads(letter)["reason"] == json.loads(single_letter)["reason"] == "envelope_invalid"
+    want = scenarios.stitch(scenarios.events_of(scenarios.run("v16_session")))
+    [(sid, record)] = want.items()
+    final = json.loads(sessions.sent[-1][1])
+    assert (final["session_id"], final["status"], final["energy_wh"]) == (
+        sid, "completed", record.energy_wh
+    )  # fmt: skip
+    assert batched.flush() == single.flush()
+    assert batched_table.changelog == single_table.changelog
+    station = scenarios.messages("v16_session")[0]["station_id"]
+    keys = {key for partition, key, _ in batched_table.changelog if partition == 3}
+    assert {f"station|acme|{station}".encode(), sid.encode()} <= keys
+    assert any(key.startswith(f"connector|acme|{station}|".encode()) for key in keys)
 
 
 def test_a_restarted_worker_corrects_a_closed_session_from_the_table() -> None:
