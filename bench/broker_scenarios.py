@@ -3,6 +3,9 @@
 * ``worker_throughput`` - OCPP envelopes of a real dataset through one worker:
   decode, validate, normalise, stitch, emit; per CPU-second, with the sessions
   compared to an offline replay of the same envelopes.
+* ``faust_baseline`` - the same envelopes through a minimal Faust agent
+  (``bench.faust_baseline``): the yardstick the throughput target is twelve
+  times of, measured on this machine in the same run.
 * ``scale_out`` - canonical events over 8 partitions drained by 1, 2 and 4
   workers in one group; same final sessions each time.
 * ``recovery`` - SIGKILL of the worker half-way through a backlog, a new one
@@ -25,6 +28,7 @@ import orjson
 from confluent_kafka import Producer
 
 from bench.harness import BenchPipeline, Drained, cpu_seconds, summary
+from chargewatch.pipeline import Service
 from chargewatch.replay import replay_lines
 from chargewatch.settings import PrivacySettings
 from streams.core.events import Event, encode_event
@@ -33,6 +37,7 @@ from streams.ocpp_ingest import normaliser_for
 
 __all__ = [
     "Workload",
+    "faust_baseline",
     "latency",
     "recovery",
     "replay_reference",
@@ -51,6 +56,8 @@ class Workload(NamedTuple):
 
 
 TARGET_PER_CPU_S = 50_000
+TARGET_TIMES_BASELINE = 12  # the issue: 50,000 is twelve times the minimal Faust agent
+BASELINE_MESSAGES = 20_000  # a few thousand per CPU-second: enough for a steady figure
 
 
 def replay_reference(log: Workload, hmac_key: str) -> Sessions:
@@ -87,6 +94,39 @@ def worker_throughput(bootstrap: str, root: Path, log: Workload, want: Sessions)
           f"{drained.per_cpu_s:,.0f} messages per worker CPU-second "
           f"(target {TARGET_PER_CPU_S:,}), {drained.per_wall_s:,.0f} per wall second")  # fmt: skip
     print(f"    sessions against the offline replay: {_differences(bench.final_sessions(), want)}")
+    return drained
+
+
+def faust_baseline(bootstrap: str, root: Path, log: Workload) -> Drained:
+    """The first envelopes of the workload through the minimal Faust agent, measured
+    as the worker is (CPU of the process from the first record produced to zero lag)."""
+    bench = BenchPipeline(bootstrap, root)
+    topic = bench.kafka.ocpp_topic
+    # Every n-th envelope: the mix of the whole log (mostly meter values), in order.
+    step = max(1, len(log.records) // BASELINE_MESSAGES)
+    records = [(key.encode(), value) for key, value in log.records[::step]]
+    repo = Path(__file__).resolve().parents[1]
+    env = {
+        **bench.env(),
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(repo), os.environ.get("PYTHONPATH")])),
+        "BASELINE_APP_ID": bench.group,
+        "BASELINE_BROKER": f"kafka://{bootstrap}",
+        "BASELINE_TOPIC": topic,
+        "BASELINE_PARTITIONS": str(bench.partitions),
+        "BASELINE_DATA_DIR": str(bench.root / bench.name / "faust-baseline"),
+    }
+    log_dir = bench.root / bench.name / "log"
+    agent = Service("faust-baseline", ["worker", "--loglevel", "warn"], log_dir, env,
+                    module="bench.faust_baseline")  # fmt: skip
+    bench.services.append(agent)
+    try:
+        bench.wait_members(1, [agent])
+        drained = bench.measure(topic, records, [agent])
+    finally:
+        bench.stop_all()
+    print(f"  minimal Faust agent (faust.Record, a table write per message, Faust's defaults) "
+          f"on every {step}th envelope of the same log ({drained.messages:,}): "
+          f"{drained.per_cpu_s:,.0f} messages per CPU-second")  # fmt: skip
     return drained
 
 
