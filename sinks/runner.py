@@ -30,7 +30,7 @@ from chargewatch.errors import BrokerError, InputError
 from chargewatch.settings import Settings
 from sinks.cdrs import cdr_row, decode_cdr, insert_cdrs
 from sinks.clickhouse import connect, migrate
-from sinks.raw import insert_raw, raw_row
+from sinks.raw import RawBatch
 from sinks.sessions import decode_record, insert_sessions
 from streams import metrics
 from streams.core.record import SessionOut
@@ -62,7 +62,7 @@ class SessionSink:
         self._deadletters = Producer({**common, "linger.ms": 50, "enable.idempotence": True})
         self._buffer: list[SessionOut] = []
         self._cdr_rows: list[list[Any]] = []
-        self._raw_rows: list[list[Any]] = []
+        self._raw = RawBatch()
         self._stopping = False
         # Next offset to commit per (topic, partition), for the records whose rows
         # wait in the buffers above: the raw archive's apart from the rest.
@@ -101,7 +101,7 @@ class SessionSink:
                 if len(self._buffer) + len(self._cdr_rows) >= cfg.batch_rows or now >= due:
                     self._flush_rows()
                     due = time.monotonic() + cfg.batch_seconds
-                if len(self._raw_rows) >= cfg.batch_rows or now >= due_raw:
+                if len(self._raw) >= cfg.batch_rows or now >= due_raw:
                     self._flush_raw()
                     due_raw = time.monotonic() + cfg.raw_batch_seconds
             self._flush()
@@ -118,14 +118,12 @@ class SessionSink:
         coordinate = (message.topic(), message.partition())
         if message.topic() == self._settings.kafka.ocpp_topic:
             self._taken_raw[coordinate] = message.offset() + 1
-            self._raw_rows.append(
-                raw_row(
-                    message.topic(),
-                    message.partition(),
-                    message.offset(),
-                    message.key(),
-                    message.value() or b"",
-                )
+            self._raw.add(
+                message.topic(),
+                message.partition(),
+                message.offset(),
+                message.key(),
+                message.value() or b"",
             )
             return
         self._taken[coordinate] = message.offset() + 1
@@ -185,10 +183,11 @@ class SessionSink:
 
     def _flush_raw(self) -> None:
         """The raw OCPP archive, then its offsets."""
-        if self._raw_rows:
-            n = insert_raw(self._client, self._database, self._raw_rows)
+        if self._raw:
+            started = time.perf_counter()
+            n = self._raw.insert(self._client, self._database)
+            metrics.SINK_BATCH_SECONDS.labels("ocpp_raw").observe(time.perf_counter() - started)
             metrics.SINK_ROWS.labels("ocpp_raw").inc(n)
-            self._raw_rows.clear()
         self._commit(self._taken_raw)
 
     def _commit(self, taken: dict[tuple[str, int], int]) -> None:
