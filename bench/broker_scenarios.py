@@ -98,7 +98,7 @@ def worker_throughput(bootstrap: str, root: Path, log: Workload, want: Sessions)
 
 
 def faust_baseline(bootstrap: str, root: Path, log: Workload) -> Drained:
-    """The first envelopes of the workload through the minimal Faust agent, measured
+    """Every n-th envelope of the workload through the minimal Faust agent, measured
     as the worker is (CPU of the process from the first record produced to zero lag)."""
     bench = BenchPipeline(bootstrap, root)
     topic = bench.kafka.ocpp_topic

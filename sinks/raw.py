@@ -14,10 +14,6 @@ from chargewatch.errors import StorageError
 
 __all__ = ["RAW_COLUMNS", "RawBatch", "read_raw"]
 
-RAW_COLUMNS: tuple[str, ...] = (
-    "topic", "kafka_partition", "kafka_offset", "station_id", "tenant", "ocpp_version",
-    "action", "message_id", "received_at", "envelope",
-)  # fmt: skip
 _SCHEMA = pa.schema(
     [
         ("topic", pa.string()),
@@ -32,6 +28,7 @@ _SCHEMA = pa.schema(
         ("envelope", pa.binary()),
     ]
 )
+RAW_COLUMNS: tuple[str, ...] = tuple(_SCHEMA.names)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
