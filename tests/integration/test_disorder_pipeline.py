@@ -68,10 +68,15 @@ def test_two_workers_in_one_group_give_the_same_sessions_as_one(pipeline: Pipeli
     half = len(sim.events) // 2
     pipeline.produce(sim.events[:half])
     pipeline.start("worker-b", "worker")  # joins the group: a rebalance mid-stream
+    # Worker a may drain the first half before b has joined (it did, once the
+    # worker became fast enough): the second half waits for b's partitions, so
+    # sessions open at the rebalance go on in the other worker, and both work.
+    assigned = "Setting newly assigned partitions"
+    pipeline.wait_for(lambda: assigned in pipeline.log("worker-b"), timeout=60)
     pipeline.produce(sim.events[half:])
     pipeline.wait(timeout=90)
     logs = [pipeline.log("worker-a"), pipeline.log("worker-b")]
     pipeline.stop_all()
     for log in logs:  # both shared the work
-        assert "Setting newly assigned partitions" in log
+        assert assigned in log
     assert_sessions_equal_truth(pipeline, sim.truth)
