@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import Counter, defaultdict, deque
+from collections import defaultdict, deque
 from collections.abc import Sequence
 from typing import Any, get_args
 
@@ -85,8 +85,9 @@ class SessionWorker:
         self._connector_partition: dict[str, int] = {}
         # partition -> (newest event time, wall time when it was seen), both ms
         self._watermarks: dict[int, tuple[int, float]] = {}
-        self._counts: Counter[str] = Counter()
+        # Counted per event in plain ints; the metric is incremented at each flush.
         self._by_type: dict[type[Any], int] = dict.fromkeys(_TAGS, 0)  # events, by type
+        self._ocpp_messages = 0
         self._emitted_by_status: dict[str, Any] = {}
         # Partitions of the input topics this worker owns now (None: not told yet).
         # A message of any other partition is a zombie - buffered before a
@@ -128,7 +129,7 @@ class SessionWorker:
         if self.owned is not None and partition not in self.owned:
             return
         events, times, used = self.ocpp.normalise_batch(records, partition, self._reject)
-        self._counts["ocpp_message"] += used
+        self._ocpp_messages += used
         self._fold(partition, events, times)
 
     def _fold(self, partition: int, events: list[Event], times: list[int]) -> None:
@@ -322,11 +323,11 @@ class SessionWorker:
         self.stitcher.dirty_connectors.clear()
         for kind, n in self._by_type.items():
             if n:
-                self._counts[_TAGS[kind]] += n
+                metrics.EVENTS.labels(_TAGS[kind]).inc(n)
                 self._by_type[kind] = 0
-        for tag, n in self._counts.items():
-            metrics.EVENTS.labels(tag).inc(n)
-        self._counts.clear()
+        if self._ocpp_messages:
+            metrics.EVENTS.labels("ocpp_message").inc(self._ocpp_messages)
+            self._ocpp_messages = 0
         metrics.STATE_WRITES.inc(writes)
         metrics.SESSIONS_OPEN.set(len(self.stitcher))
         metrics.STATE_FLUSH_SECONDS.observe(time.perf_counter() - started)

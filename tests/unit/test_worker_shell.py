@@ -128,7 +128,16 @@ def test_an_ocpp_batch_stitches_like_one_message_at_a_time_and_rejects_only_the_
     assert (final["session_id"], final["status"], final["energy_wh"]) == (
         sid, "completed", record.energy_wh
     )  # fmt: skip
+    from streams import metrics
+
+    envelopes = metrics.EVENTS.labels("ocpp_message")
+    samples = metrics.EVENTS.labels("meter_sample")
+    before = (envelopes._value.get(), samples._value.get())
     assert batched.flush() == single.flush()
+    after = (envelopes._value.get(), samples._value.get())
+    sampled = sum(m["action"] == "MeterValues" for m in scenarios.messages("v16_session"))
+    assert after[0] - before[0] == 2 * len(values)  # both workers, the bad one not counted
+    assert after[1] - before[1] >= 2 * sampled
     assert batched_table.changelog == single_table.changelog
     station = scenarios.messages("v16_session")[0]["station_id"]
     keys = {key for partition, key, _ in batched_table.changelog if partition == 3}
