@@ -75,6 +75,11 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--tariff", type=Path, help="price the sessions under this OCPI tariff")
     replay.add_argument("--tz", help="time zone of the stations (default: the pricing setting)")
     replay.add_argument("--cdrs", type=Path, help="with --tariff: write the CDRs here (JSON lines)")
+    replay.add_argument(
+        "--jobs", type=int, default=None, metavar="N",
+        help="processes sharing the stations (default: the CPUs this process may use); "
+        "the result is the same for any N",
+    )  # fmt: skip
 
     schemas = sub.add_parser("schemas", help="the topic contracts")
     schemas_sub = schemas.add_subparsers(dest="schemas_command", required=True)
@@ -164,6 +169,7 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
         tariff=args.tariff,
         tz=args.tz,
         cdrs=args.cdrs,
+        jobs=args.jobs,
     )
 
 

@@ -89,3 +89,12 @@ class StateFormatError(StorageError):
     (``chargewatch replay --raw-table``) or start a new ``CHARGEWATCH_WORKER_APP_ID``
     with the input topics read from the beginning.
     """
+
+
+class ReplayJobError(ChargewatchError):
+    """A process of a parallel replay (``chargewatch replay --jobs N``) ended
+    without handing back its result: killed, or out of memory.
+
+    Operator action: read the exit code in the message (-9: killed, often by the
+    out-of-memory killer); run again with fewer jobs, or ``--jobs 1``.
+    """

@@ -7,25 +7,38 @@ reference path. The input is canonical events or OCPP envelopes (as on
 and counted, never fatal.
 Silence is judged on event time: every ``tick_interval_s`` of event time the
 sessions silent at the newest event time so far are stalled or auto-closed,
-as the worker does live.
+as the worker does live. The worker judges it per partition of its topic; so
+does a replay given the topic's partition count (``chargewatch replay`` passes
+it), each station in the partition Kafka's producers give its key. Partitions
+are independent, so ``jobs`` forked processes can share them: each reads the
+whole input, decodes every line as far as its station, and stitches only its
+own partitions' stations (shared out by their weight in the input's first
+lines). The result does not depend on the number of jobs.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+import multiprocessing
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import islice
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
+import msgspec
 import orjson
 
-from chargewatch.errors import ConfigurationError, InputError
+from chargewatch.errors import ConfigurationError, InputError, ReplayJobError
 from chargewatch.settings import PricingSettings, WorkerSettings
 from streams.config import stitcher_for
-from streams.core import Event, SessionOut, decode_event
-from streams.core.ocpp import OcppNormaliser
+from streams.core import SessionOut, decode_event
+from streams.core.ocpp import OcppEnvelope, OcppNormaliser, decode_envelope
+from streams.core.partition import partition_of
 from streams.core.state import event_ms
+from streams.core.stitcher import Stitcher
 from streams.ocpp_ingest import OcppIngest
 
 if TYPE_CHECKING:
@@ -33,7 +46,14 @@ if TYPE_CHECKING:
     from schemas.cdr import Cdr
     from streams.core.session_pricing import SessionPricer
 
-__all__ = ["ReplayResult", "detect_format", "file_pricer", "replay_lines", "replay_path"]
+__all__ = [
+    "ReplayJobError",
+    "ReplayResult",
+    "detect_format",
+    "file_pricer",
+    "replay_lines",
+    "replay_path",
+]
 
 log = logging.getLogger(__name__)
 
@@ -67,62 +87,280 @@ def replay_lines(
     pricer: SessionPricer | None = None,
     normaliser: OcppNormaliser | None = None,
     fmt: InputFormat = "auto",
+    partitions: int = 1,
+    jobs: int = 1,
 ) -> ReplayResult:
     """Stitch events (or OCPP envelopes) from JSON lines; return the latest record
-    of every session (priced, with the CDRs issued, when a pricer is given)."""
-    cfg = worker or WorkerSettings()
-    stitcher = stitcher_for(cfg, pricer=pricer)
-    ocpp: OcppIngest | None = None
-    # Event time advances far faster in a replay than in the worker's wall-clock
-    # ticks; silence is never judged finer than the minimum stall time anyway.
-    tick_ms = round(max(cfg.tick_interval_s, cfg.stall_min_s / 5) * 1000)
-    order: dict[str, None] = {}
-    events = 0
-    rejected: list[tuple[int, str]] = []
-    watermark = next_tick = None
+    of every session (priced, with the CDRs issued, when a pricer is given).
+
+    ``partitions``: silence is judged per partition of stations, as the worker
+    judges it per partition of its topic (pass the topic's partition count; the
+    partition of a station is the one Kafka's producers give its key). ``jobs``
+    processes share the partitions; the result does not depend on ``jobs``. With
+    more than one job, ``lines`` is read once per job (pass a list, not a
+    one-shot iterator)."""
+    options = _Options(worker or WorkerSettings(), pricer, normaliser, fmt, max(1, partitions))
+    if jobs > 1 and options.partitions > 1:
+        return _in_parallel(lambda: lines, options, jobs)
+    return _merge([_replay(lines, options, range(options.partitions))])
+
+
+@dataclass(frozen=True)
+class _Options:
+    worker: WorkerSettings
+    pricer: SessionPricer | None
+    normaliser: OcppNormaliser | None
+    fmt: InputFormat
+    partitions: int
+
+
+_NEVER = -(2**63)
+
+
+@dataclass
+class _Partition:
+    """One partition's stitcher and its event-time clock."""
+
+    stitcher: Stitcher
+    order: dict[str, None] = field(default_factory=dict)  # session ids, first seen first
+    watermark: int = _NEVER
+    next_tick: int | None = None
+
+
+@dataclass
+class _Part:
+    """What one process made of its partitions (merged by :func:`_merge`)."""
+
+    sessions: list[SessionOut]
+    events: int
+    rejected: list[tuple[int, str]]
+    cdrs: dict[int, list[Cdr]]  # by partition, each in the order issued
+
+
+def _replay(
+    lines: Iterable[bytes],
+    options: _Options,
+    mine: Iterable[int],
+    newest: Callable[[int], int] = lambda own: own,
+) -> _Part:
+    """Stitch the lines whose station falls in one of the partitions ``mine``.
+
+    ``newest`` turns the newest event time of these partitions into that of the
+    whole input (the jobs of a parallel replay exchange theirs): the last silence
+    check is made there, for every partition, as a single process would."""
+    replayer = _Replayer(options, mine)
     for number, line in enumerate(lines, start=1):
-        if not line or line.isspace():  # not strip(): that copies every line
-            continue
-        if fmt == "auto":
-            fmt = detect_format(line)
-        if fmt == "ocpp" and ocpp is None:
-            if normaliser is None:
+        if line and not line.isspace():  # not strip(): that copies every line
+            replayer.line(number, line)
+    return replayer.finish(newest(replayer.newest()))
+
+
+class _Replayer:
+    """The replay of some partitions. Every line is decoded as far as its station
+    (a line that gets no further is reported by the owner of partition 0); only
+    the owner of the station's partition normalises and stitches it."""
+
+    def __init__(self, options: _Options, mine: Iterable[int]) -> None:
+        cfg = options.worker
+        self._options = options
+        self._fmt = options.fmt
+        self._partitions = {p: _Partition(stitcher_for(cfg, pricer=options.pricer)) for p in mine}
+        self._where: dict[str, int] = {}  # station -> partition, computed once per station
+        self._reports_undecodable = 0 in self._partitions
+        self._ocpp: OcppIngest | None = None
+        self._started = False
+        # Event time advances far faster in a replay than in the worker's wall-clock
+        # ticks; silence is never judged finer than the minimum stall time anyway.
+        self._tick_ms = round(max(cfg.tick_interval_s, cfg.stall_min_s / 5) * 1000)
+        self.events = 0
+        self.rejected: list[tuple[int, str]] = []
+
+    def _start(self, line: bytes) -> None:
+        """Settle the input format on the first line."""
+        self._started = True
+        if self._fmt == "auto":
+            self._fmt = detect_format(line)
+        if self._fmt == "ocpp":
+            if self._options.normaliser is None:
                 raise ConfigurationError(
                     "replaying OCPP needs CHARGEWATCH_PRIVACY_TOKEN_HMAC_KEY (the same key "
                     "as the live path, so the token pseudonyms match)"
                 )
-            ocpp = OcppIngest(normaliser, {}, cfg.tenant)
+            self._ocpp = OcppIngest(self._options.normaliser, {}, self._options.worker.tenant)
+
+    def _partition(self, station: str) -> _Partition | None:
+        p = self._where.get(station)
+        if p is None:
+            count = self._options.partitions
+            p = self._where[station] = partition_of(station.encode(), count) if count > 1 else 0
+        return self._partitions.get(p)
+
+    def line(self, number: int, line: bytes) -> None:
+        if not self._started:
+            self._start(line)
+        ocpp = self._ocpp
         try:
-            batch, times = _decode(line, ocpp)
+            decoded = decode_envelope(line) if ocpp is not None else decode_event(line)
         except InputError as exc:
-            rejected.append((number, f"{exc.reason}: {exc}"))
-            continue
+            if self._reports_undecodable:
+                self.rejected.append((number, f"{exc.reason}: {exc}"))
+            return
+        part = self._partition(decoded.station_id)
+        if part is None:
+            return  # another process's
+        try:
+            if ocpp is not None:
+                assert isinstance(decoded, OcppEnvelope)
+                batch, times = ocpp.normalise_decoded(decoded, 0)
+            else:
+                assert not isinstance(decoded, OcppEnvelope)
+                batch, times = [decoded], [event_ms(decoded)]
+        except InputError as exc:
+            self.rejected.append((number, f"{exc.reason}: {exc}"))
+            return
+        self.events += len(batch)
+        stitcher, order, watermark = part.stitcher, part.order, part.watermark
         for event, ms in zip(batch, times, strict=True):
-            events += 1
             order.setdefault(event.session_id, None)
             stitcher.apply(event, ms)
-            if watermark is None or ms > watermark:
-                watermark = ms
-            if next_tick is None:
-                next_tick = watermark + tick_ms
-            elif watermark >= next_tick:
+            watermark = max(watermark, ms)
+            if part.next_tick is None:
+                part.next_tick = watermark + self._tick_ms
+            elif watermark >= part.next_tick:
                 stitcher.tick(watermark)
-                next_tick = watermark + tick_ms
-    if watermark is not None:
-        stitcher.tick(watermark)
-    records = [r for sid in order if (r := stitcher.settle(sid)) is not None]
-    records.sort(key=lambda r: (r.started_at, r.session_id))
+                part.next_tick = watermark + self._tick_ms
+        part.watermark = watermark
+
+    def newest(self) -> int:
+        """The newest event time of these partitions (ms; very negative when none)."""
+        return max((part.watermark for part in self._partitions.values()), default=_NEVER)
+
+    def finish(self, newest: int) -> _Part:
+        """Judge silence once more at ``newest`` (the newest event time of the whole
+        input: a partition whose stations all fell silent has an older clock of its
+        own) and settle every session."""
+        sessions = []
+        for part in self._partitions.values():
+            stitcher = part.stitcher
+            if part.next_tick is not None:
+                stitcher.tick(newest)
+            sessions += [r for sid in part.order if (r := stitcher.settle(sid)) is not None]
+        cdrs = {p: list(part.stitcher.cdrs_out) for p, part in self._partitions.items()}
+        return _Part(sessions, self.events, self.rejected, cdrs)
+
+
+def _merge(parts: list[_Part]) -> ReplayResult:
+    """One result from the processes' parts, the same whatever the number of parts."""
+    sessions = [record for part in parts for record in part.sessions]
+    sessions.sort(key=lambda r: (r.started_at, r.session_id))
+    rejected = sorted(reason for part in parts for reason in part.rejected)
+    by_partition = {p: cdrs for part in parts for p, cdrs in part.cdrs.items()}
     return ReplayResult(
-        sessions=records, events=events, rejected=rejected, cdrs=list(stitcher.cdrs_out)
+        sessions=sessions,
+        events=sum(part.events for part in parts),
+        rejected=rejected,
+        cdrs=[cdr for p in sorted(by_partition) for cdr in by_partition[p]],
     )
 
 
-def _decode(line: bytes, ocpp: OcppIngest | None) -> tuple[list[Event], list[int]]:
-    """The events of one line, and their times in epoch ms (for the stitcher)."""
-    if ocpp is not None:
-        return ocpp.normalise_timed(line, 0)
-    event = decode_event(line)
-    return [event], [event_ms(event)]
+# What forked jobs replay, set by the parent just before it forks: the input (a
+# file to read, or lines already in memory) and the pricer are inherited by the
+# children instead of pickled.
+_FORKED: dict[str, Any] = {}
+
+
+def _in_parallel(
+    source: Callable[[], Iterable[bytes]], options: _Options, jobs: int
+) -> ReplayResult:
+    """Replay in ``jobs`` forked processes, the partitions shared out by :func:`_share`.
+
+    Each job sends the newest event time it saw, gets the newest of all back
+    (for the last silence check), and then sends what it made."""
+    shares = _share(source(), options.partitions, min(jobs, options.partitions))
+    # fork: the children need the parent's objects, and run pure Python only.
+    context = multiprocessing.get_context("fork")
+    _FORKED.update(source=source, options=options, shares=shares)
+    links: list[tuple[BaseProcess, Connection]] = []
+    try:
+        for index in range(len(shares)):
+            ours, theirs = context.Pipe()
+            process: BaseProcess = context.Process(target=_job, args=(index, theirs), daemon=True)
+            process.start()
+            theirs.close()
+            links.append((process, ours))
+        newest = max(_receive(link) for link in links)
+        for _, pipe in links:
+            pipe.send(newest)
+        parts = [_receive(link) for link in links]
+    finally:
+        _FORKED.clear()
+        for process, pipe in links:
+            pipe.close()
+            process.join(timeout=5)
+            if process.is_alive():
+                process.kill()
+    return _merge(parts)
+
+
+def _receive(link: tuple[BaseProcess, Connection]) -> Any:
+    process, pipe = link
+    try:
+        kind, value = pipe.recv()
+    except EOFError:
+        process.join(timeout=5)
+        raise ReplayJobError(
+            f"replay job {process.name} died (exit code {process.exitcode})"
+        ) from None
+    if kind == "error":
+        raise value
+    return value
+
+
+def _job(index: int, pipe: Connection) -> None:
+    """One forked job: its partitions of the input."""
+
+    def newest(own: int) -> int:
+        pipe.send(("newest", own))
+        top: int = pipe.recv()
+        return top
+
+    try:
+        part = _replay(_FORKED["source"](), _FORKED["options"], _FORKED["shares"][index], newest)
+        pipe.send(("part", part))
+    except BaseException as exc:
+        pipe.send(("error", exc))
+    finally:
+        pipe.close()
+
+
+class _Station(msgspec.Struct):
+    """The one field every input line has, canonical event or OCPP envelope."""
+
+    station_id: str
+
+
+_station = msgspec.json.Decoder(_Station)
+_SAMPLE_LINES = 1 << 16
+
+
+def _share(lines: Iterable[bytes], partitions: int, jobs: int) -> list[list[int]]:
+    """The partitions of each job, balanced by their share of the input's first
+    lines: a few stations can weigh more than the rest, and a job takes whole
+    partitions. Any sharing gives the same result; this one gives it soonest."""
+    weight = [0] * partitions
+    for line in islice(lines, _SAMPLE_LINES):
+        try:
+            station = _station.decode(line).station_id
+        except (msgspec.DecodeError, UnicodeDecodeError):
+            continue  # blank or bad: its owner reports it
+        weight[partition_of(station.encode(), partitions)] += 1
+    shares: list[list[int]] = [[] for _ in range(jobs)]
+    loads = [0] * jobs
+    for p in sorted(range(partitions), key=lambda p: -weight[p]):  # heaviest first
+        job = loads.index(min(loads))
+        shares[job].append(p)
+        loads[job] += weight[p] + 1  # + 1: partitions unseen in the sample spread too
+    return [sorted(share) for share in shares]
 
 
 _CHUNK = 1 << 20
@@ -149,11 +387,14 @@ def replay_path(
     pricer: SessionPricer | None = None,
     normaliser: OcppNormaliser | None = None,
     fmt: InputFormat = "auto",
+    partitions: int = 1,
+    jobs: int = 1,
 ) -> ReplayResult:
-    """:func:`replay_lines` over a file."""
-    return replay_lines(
-        _read_lines(path), worker=worker, pricer=pricer, normaliser=normaliser, fmt=fmt
-    )
+    """:func:`replay_lines` over a file (each job reads it)."""
+    options = _Options(worker or WorkerSettings(), pricer, normaliser, fmt, max(1, partitions))
+    if jobs > 1 and options.partitions > 1:
+        return _in_parallel(lambda: _read_lines(path), options, jobs)
+    return _merge([_replay(_read_lines(path), options, range(options.partitions))])
 
 
 def file_pricer(tariff_path: Path, time_zone: str, pricing: PricingSettings) -> SessionPricer:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -155,6 +156,7 @@ def run_replay(
     tariff: Path | None = None,
     tz: str | None = None,
     cdrs: Path | None = None,
+    jobs: int | None = None,
 ) -> int:
     from chargewatch.replay import file_pricer, replay_lines, replay_path
     from streams.core.record import encode_record
@@ -177,8 +179,15 @@ def run_replay(
             envelopes = list(read_raw(client, settings.clickhouse.database))
         finally:
             client.close()
+        # One process: the ClickHouse client may have started threads, and a
+        # forked child of a threaded process is not safe.
         result = replay_lines(
-            envelopes, worker=settings.worker, pricer=pricer, normaliser=normaliser, fmt="ocpp"
+            envelopes,
+            worker=settings.worker,
+            pricer=pricer,
+            normaliser=normaliser,
+            fmt="ocpp",
+            partitions=settings.kafka.partitions,
         )
     else:
         assert path is not None
@@ -188,6 +197,9 @@ def run_replay(
             pricer=pricer,
             normaliser=normaliser,
             fmt=fmt,  # type: ignore[arg-type]  # argparse checked the choices
+            # Silence judged per partition of the live topic, as the worker judges it.
+            partitions=settings.kafka.partitions,
+            jobs=jobs or len(os.sched_getaffinity(0)),
         )
     if cdrs is not None:
         from streams.core.session_pricing import cdr_json

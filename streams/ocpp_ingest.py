@@ -21,7 +21,7 @@ from typing import Any
 from chargewatch.errors import ConfigurationError, InputError
 from chargewatch.settings import PrivacySettings
 from streams.core.events import Event
-from streams.core.ocpp import OcppNormaliser, StationContext, decode_envelope
+from streams.core.ocpp import OcppEnvelope, OcppNormaliser, StationContext, decode_envelope
 
 __all__ = ["OcppIngest", "normaliser_for"]
 
@@ -56,7 +56,12 @@ class OcppIngest:
     def normalise_timed(self, raw: bytes, partition: int) -> tuple[list[Event], list[int]]:
         """Events of one message and their times in epoch ms (``event_ms``), for
         ``Stitcher.apply``; raises like :meth:`normalise`."""
-        envelope = decode_envelope(raw)
+        return self.normalise_decoded(decode_envelope(raw), partition)
+
+    def normalise_decoded(
+        self, envelope: OcppEnvelope, partition: int
+    ) -> tuple[list[Event], list[int]]:
+        """:meth:`normalise_timed` of an envelope the caller has decoded already."""
         key = f"{_PREFIX}{envelope.tenant or self._tenant}|{envelope.station_id}"
         context = self._contexts.get(key) or self._context(key)
         timed = self._normaliser.normalise_timed(envelope, context)
