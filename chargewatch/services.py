@@ -51,6 +51,9 @@ def run_worker(settings: Settings) -> int:
             log.warning("OCPP topic not consumed: CHARGEWATCH_PRIVACY_TOKEN_HMAC_KEY is not set")
         else:
             normaliser = normaliser_for(settings.privacy, settings.worker.tenant)
+            # Every OCPP schema now (~0.1 s), not on the first message of each
+            # action: the first StopTransaction after a start would wait for it.
+            log.info("OCPP schemas compiled: %d", normaliser.registry.compile_all())
     app, _ = build_app(settings, pricer, normaliser)
     # aiokafka and faust log per message at DEBUG; building those records costs
     # ~5% of a worker's CPU even when no handler prints them.
