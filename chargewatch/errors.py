@@ -7,8 +7,10 @@
     ├── InputError              one input record cannot be used (-> dead letter)
     │   └── DecodeError         not JSON, or not a valid canonical event
     ├── BrokerError             Kafka is unreachable or refuses an operation
-    └── StorageError            ClickHouse / chDB refused a query or insert
-        └── MigrationError      the schema migrations could not be applied
+    ├── StorageError            ClickHouse / chDB refused a query or insert
+    │   ├── MigrationError      the schema migrations could not be applied
+    │   └── StateFormatError    a session state in the changelog cannot be read
+    └── ReplayJobError          a process of a parallel replay died
 
 Third-party errors are translated at the boundary (``raise ... from exc``), so
 callers only ever catch these. Each docstring says what the operator should do.
@@ -23,6 +25,8 @@ __all__ = [
     "DecodeError",
     "InputError",
     "MigrationError",
+    "ReplayJobError",
+    "StateFormatError",
     "StorageError",
 ]
 

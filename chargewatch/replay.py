@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
 from multiprocessing.connection import Connection
@@ -97,11 +97,12 @@ def replay_lines(
     judges it per partition of its topic (pass the topic's partition count; the
     partition of a station is the one Kafka's producers give its key). ``jobs``
     processes share the partitions; the result does not depend on ``jobs``. With
-    more than one job, ``lines`` is read once per job (pass a list, not a
-    one-shot iterator)."""
+    more than one job, ``lines`` is read once per job (an iterator is made a
+    list first)."""
     options = _Options(worker or WorkerSettings(), pricer, normaliser, fmt, max(1, partitions))
     if jobs > 1 and options.partitions > 1:
-        return _in_parallel(lambda: lines, options, jobs)
+        held = lines if isinstance(lines, Sequence) else list(lines)
+        return _in_parallel(lambda: held, options, jobs)
     return _merge([_replay(lines, options, range(options.partitions))])
 
 

@@ -26,7 +26,9 @@ from streams.ocpp_ingest import normaliser_for
 from tests.factories import sample, started
 
 _KEY = "replay-partitions-test-key"
-_TARIFF = Path(__file__).parents[1] / "fixtures" / "pricing" / "tariff_case06_start_fee_energy_vat.json"
+_TARIFF = (
+    Path(__file__).parents[1] / "fixtures" / "pricing" / "tariff_case06_start_fee_energy_vat.json"
+)
 
 
 def test_partition_of_matches_the_kafka_clients_partitioner() -> None:
@@ -75,11 +77,12 @@ def test_two_jobs_give_what_one_gives_sessions_cdrs_and_rejections(ocpp_file: Pa
         one.rejected,
         one.events,
     )
-    # In memory as well as from a file; and a network whose sessions never fall
-    # silent stitches the same whatever the partition count.
+    # In memory (even from a one-shot iterator) as well as from a file; and a
+    # network whose sessions never fall silent stitches the same whatever the
+    # partition count.
     lines = ocpp_file.read_bytes().split(b"\n")
     normaliser = normaliser_for(PrivacySettings(token_hmac_key=_KEY))
-    in_memory = replay_lines(lines, normaliser=normaliser, partitions=8, jobs=2)
+    in_memory = replay_lines(iter(lines), normaliser=normaliser, partitions=8, jobs=2)
     single = replay_lines(lines, normaliser=normaliser)
     assert in_memory.sessions == single.sessions == _without_prices(one.sessions)
 
