@@ -23,6 +23,13 @@ def _speed(text: str) -> float | None:
     return value
 
 
+def _jobs(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("jobs must be at least 1")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="chargewatch",
@@ -76,7 +83,7 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--tz", help="time zone of the stations (default: the pricing setting)")
     replay.add_argument("--cdrs", type=Path, help="with --tariff: write the CDRs here (JSON lines)")
     replay.add_argument(
-        "--jobs", type=int, default=None, metavar="N",
+        "--jobs", type=_jobs, default=None, metavar="N",
         help="processes sharing the stations (default: the CPUs this process may use); "
         "the result is the same for any N",
     )  # fmt: skip
@@ -158,6 +165,9 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.input is None and not args.raw_table:
         print("chargewatch: error: replay needs INPUT or --raw-table", file=sys.stderr)
+        return 2
+    if args.input is not None and not args.input.is_file():
+        print(f"chargewatch: error: no such file: {args.input}", file=sys.stderr)
         return 2
     return run_replay(
         settings,

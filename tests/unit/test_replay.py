@@ -90,6 +90,17 @@ def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+def test_replay_command_refuses_a_missing_file_and_no_jobs(tmp_path: Path) -> None:
+    missing = _cli(
+        "replay", str(tmp_path / "nope.jsonl"), "--out", str(tmp_path / "s"), cwd=tmp_path
+    )
+    assert missing.returncode == 2 and "no such file" in missing.stderr
+    assert "Traceback" not in missing.stderr
+    (tmp_path / "e.jsonl").write_text("")
+    none = _cli("replay", str(tmp_path / "e.jsonl"), "--out", "s", "--jobs", "0", cwd=tmp_path)
+    assert none.returncode == 2 and "jobs must be at least 1" in none.stderr
+
+
 def test_replay_command_writes_one_record_per_session(tmp_path: Path) -> None:
     events, truth = tmp_path / "events.jsonl", tmp_path / "truth.jsonl"
     done = _cli("simulate", "--stations", "3", "--seed", "4", "--out", str(events),
