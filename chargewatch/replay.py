@@ -100,10 +100,17 @@ def replay_lines(
     more than one job, ``lines`` is read once per job (an iterator is made a
     list first)."""
     options = _Options(worker or WorkerSettings(), pricer, normaliser, fmt, max(1, partitions))
+    if jobs > 1 and options.partitions > 1 and not isinstance(lines, Sequence):
+        lines = list(lines)  # each job reads it
+    held = lines
+    return _run(lambda: held, options, jobs)
+
+
+def _run(source: Callable[[], Iterable[bytes]], options: _Options, jobs: int) -> ReplayResult:
+    """The replay of ``source()`` (called once per job): in this process, or in jobs."""
     if jobs > 1 and options.partitions > 1:
-        held = lines if isinstance(lines, Sequence) else list(lines)
-        return _in_parallel(lambda: held, options, jobs)
-    return _merge([_replay(lines, options, range(options.partitions))])
+        return _in_parallel(source, options, jobs)
+    return _merge([_replay(source(), options, range(options.partitions))])
 
 
 @dataclass(frozen=True)
@@ -393,9 +400,7 @@ def replay_path(
 ) -> ReplayResult:
     """:func:`replay_lines` over a file (each job reads it)."""
     options = _Options(worker or WorkerSettings(), pricer, normaliser, fmt, max(1, partitions))
-    if jobs > 1 and options.partitions > 1:
-        return _in_parallel(lambda: _read_lines(path), options, jobs)
-    return _merge([_replay(_read_lines(path), options, range(options.partitions))])
+    return _run(lambda: _read_lines(path), options, jobs)
 
 
 def file_pricer(tariff_path: Path, time_zone: str, pricing: PricingSettings) -> SessionPricer:
