@@ -92,6 +92,7 @@ def gateway_config(settings: Settings) -> Any:
         bootstrap=settings.kafka.bootstrap,
         topic=settings.kafka.ocpp_topic,
         confirm_delivery=g.confirm_delivery,
+        linger_ms=g.linger_ms,
     )
 
 

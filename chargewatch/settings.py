@@ -108,6 +108,13 @@ class WorkerSettings(BaseSettings):
         "fetch.max.wait.ms; Faust hard-codes 1500). One fetch is in flight at a time, so "
         "a fetch of idle partitions delays every other partition by up to this much",
     )
+    fetch_min_bytes: int = Field(
+        65_536,
+        ge=1,
+        le=52_428_800,
+        description="Bytes a fetch waits for, up to fetch_max_wait_ms (Kafka's "
+        "fetch.min.bytes): fewer, larger fetches cost the worker and the broker less CPU",
+    )
     commit_stuck_after_s: float = Field(
         30.0,
         gt=0,
@@ -157,6 +164,16 @@ class SinkSettings(BaseSettings):
     )
     raw_batch_seconds: float = Field(
         1.0, gt=0, description="Flush the raw OCPP archive at least this often (seconds)"
+    )
+    fetch_min_bytes: int = Field(
+        65_536,
+        ge=1,
+        le=52_428_800,
+        description="Bytes a fetch waits for, up to fetch_max_wait_ms (Kafka's "
+        "fetch.min.bytes): fewer, larger fetches cost the sink and the broker less CPU",
+    )
+    fetch_max_wait_ms: int = Field(
+        100, ge=1, le=30_000, description="Longest the broker holds a fetch (fetch.wait.max.ms)"
     )
     metrics_port: int = Field(9109, ge=0, description="Prometheus /metrics port (0 = off)")
 
@@ -220,6 +237,14 @@ class GatewaySettings(BaseSettings):
     tenant: str | None = Field(None, description="Tenant written on every envelope")
     confirm_delivery: bool = Field(
         True, description="Answer a charger only once Kafka has its message"
+    )
+    linger_ms: int = Field(
+        25,
+        ge=0,
+        le=1000,
+        description="How long the producer gathers envelopes into one request (linger.ms): "
+        "longer means fewer, larger requests and less broker CPU; a charger waits this "
+        "much longer for its answer",
     )
 
 

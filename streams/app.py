@@ -26,7 +26,7 @@ from streams.batch_lane import BatchHandler, BatchLane, install_batch_lane
 from streams.commit_watchdog import CommitWatchdog, readings, resync_to_committed
 from streams.core.ocpp import OcppNormaliser
 from streams.core.session_pricing import SessionPricer
-from streams.faust_patches import apply_faust_patches, set_fetch_max_wait
+from streams.faust_patches import apply_faust_patches, set_fetch_limits
 from streams.outputs import Outputs
 from streams.worker import SessionWorker, StateFlushSensor
 
@@ -83,7 +83,9 @@ def build_app(
         consumer_group_instance_id=worker_cfg.instance_id,
         consumer_max_fetch_size=worker_cfg.max_partition_fetch_bytes,
     )
-    set_fetch_max_wait(app, worker_cfg.fetch_max_wait_ms)
+    set_fetch_limits(
+        app, max_wait_ms=worker_cfg.fetch_max_wait_ms, min_bytes=worker_cfg.fetch_min_bytes
+    )
     events = app.topic(kafka.events_topic, key_type=bytes, value_type=bytes)
     ocpp_messages = app.topic(kafka.ocpp_topic, key_type=bytes, value_type=bytes)
     table = app.Table(

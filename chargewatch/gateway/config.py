@@ -38,7 +38,7 @@ class GatewayConfig:
     # gets a CALLERROR and retries instead). False: answer at once.
     confirm_delivery: bool = True
     delivery_timeout_s: float = 30.0
-    linger_ms: int = 5
+    linger_ms: int = 25  # see GatewaySettings.linger_ms
     flush_timeout_s: float = 30.0
     max_message_bytes: int = 1 << 20
     ping_interval_s: float | None = 60.0

@@ -39,3 +39,12 @@ def test_readme_lists_every_setting() -> None:
     readme = (ROOT / "README.md").read_text()
     listed = set(re.findall(r"^\| `(CHARGEWATCH_[A-Z0-9_]+)` \|", readme, flags=re.M))
     assert listed == _env_names(), (sorted(_env_names() - listed), sorted(listed - _env_names()))
+
+
+def test_the_gateway_produces_with_the_configured_linger() -> None:
+    from chargewatch.gateway import GatewayConfig
+    from chargewatch.services import gateway_config
+    from chargewatch.settings import GatewaySettings
+
+    assert GatewayConfig().linger_ms == GatewaySettings().linger_ms  # one default, two places
+    assert gateway_config(Settings(gateway=GatewaySettings(linger_ms=40))).linger_ms == 40

@@ -107,15 +107,18 @@ def _worker_consumer(app: Any) -> Any:
     return asyncio.run(create())
 
 
-def test_the_worker_consumer_waits_as_configured_not_faust_s_1500_ms() -> None:
+def test_the_worker_consumer_fetches_as_configured_not_as_faust_does() -> None:
     import faust
 
-    from streams.faust_patches import set_fetch_max_wait
+    from streams.faust_patches import set_fetch_limits
 
     plain = faust.App("chargewatch-test-fetch-wait-plain", broker="kafka://127.0.0.1:1")
-    assert _worker_consumer(plain)._fetch_max_wait_ms == 1500  # what the fix is for
+    faust_s = _worker_consumer(plain)
+    assert (faust_s._fetch_max_wait_ms, faust_s._fetch_min_bytes) == (1500, 1)  # what it fixes
     app = faust.App("chargewatch-test-fetch-wait", broker="kafka://127.0.0.1:1")
-    set_fetch_max_wait(app, 100)
-    set_fetch_max_wait(app, 100)  # idempotent
-    assert _worker_consumer(app)._fetch_max_wait_ms == 100
-    assert _worker_consumer(plain)._fetch_max_wait_ms == 1500  # other apps untouched
+    set_fetch_limits(app, max_wait_ms=100, min_bytes=65_536)
+    set_fetch_limits(app, max_wait_ms=100, min_bytes=65_536)  # idempotent
+    ours = _worker_consumer(app)
+    assert (ours._fetch_max_wait_ms, ours._fetch_min_bytes) == (100, 65_536)
+    untouched = _worker_consumer(plain)  # other apps keep Faust's
+    assert (untouched._fetch_max_wait_ms, untouched._fetch_min_bytes) == (1500, 1)

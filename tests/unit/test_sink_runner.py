@@ -167,3 +167,15 @@ def test_offsets_of_lost_partitions_are_never_committed_later(client: Any) -> No
     assert attempts == 1  # tried at the revocation ...
     runner._flush()
     assert len(consumer.commits) == attempts  # ... and never again
+
+
+def test_the_sink_fetches_in_the_configured_sizes_and_librdkafka_accepts_them() -> None:
+    from confluent_kafka import Consumer
+
+    from sinks.runner import consumer_config
+
+    settings = Settings(sink=SinkSettings(fetch_min_bytes=12_345, fetch_max_wait_ms=77))
+    config = consumer_config(settings)
+    assert (config["fetch.min.bytes"], config["fetch.wait.max.ms"]) == (12_345, 77)
+    assert config["enable.auto.commit"] is False  # offsets follow the rows, never a timer
+    Consumer(config).close()  # an unknown key or a value out of range raises here
