@@ -28,6 +28,7 @@ import orjson
 from confluent_kafka import Producer
 
 from bench.harness import BenchPipeline, Drained, cpu_seconds, summary
+from chargewatch.gateway import GatewayConfig
 from chargewatch.pipeline import Service
 from chargewatch.replay import replay_lines
 from chargewatch.settings import PrivacySettings
@@ -250,13 +251,14 @@ def latency(
         bench.wait_drained([topic], [worker])  # both started and caught up
         seconds = min(seconds, (len(records) - warm) / rate - WARM_UP_S)
         paced = records[warm : warm + int(rate * (WARM_UP_S + seconds))]
-        # As ``chargewatch gateway`` produces (chargewatch/gateway/config.py): 5 ms
-        # linger, lz4. With 1 ms and no compression the co-located broker spent a
-        # whole core on tiny requests, starving the worker.
-        producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5,
+        # As ``chargewatch gateway`` produces: its linger, lz4. With 1 ms and no
+        # compression the co-located broker spent a whole core on tiny requests,
+        # starving the worker; with 5 ms, half a core at 13,000 messages/s.
+        producer = Producer({"bootstrap.servers": bootstrap,
+                             "linger.ms": GatewayConfig().linger_ms,
                              "compression.type": "lz4", "enable.idempotence": True})  # fmt: skip
-        pids = (worker.process.pid, sink.process.pid)
-        cpu0 = [cpu_seconds(pid) for pid in pids]
+        pids = (worker.process.pid, sink.process.pid, _broker_pid(root), os.getpid())
+        cpu0 = [cpu_seconds(pid) if pid else 0.0 for pid in pids]
         machine0 = _machine_busy()
         start, sent = time.monotonic(), 0
         while sent < len(paced):
@@ -274,7 +276,10 @@ def latency(
             time.sleep(0.005)
         producer.flush(30)
         paced_s = time.monotonic() - start
-        busy = [(cpu_seconds(pid) - c) / paced_s for pid, c in zip(pids, cpu0, strict=True)]
+        busy = [
+            (cpu_seconds(pid) - c) / paced_s if pid else None
+            for pid, c in zip(pids, cpu0, strict=True)
+        ]
         machine = (_machine_busy() - machine0) / paced_s  # cores' worth of busy time
         bench.wait_drained([topic], [worker])
         while bench.sink_lag() > 0:
@@ -283,10 +288,20 @@ def latency(
         bench.stop_all()
     print(f"  {len(paced):,} envelopes at {rate:,.0f}/s", end="")
     delays = _latency_report(bench, produced, cold)
-    print(f"    CPU while producing: worker {busy[0]:.0%} of a core, sink (session rows and "
-          f"the raw OCPP archive) {busy[1]:.0%}; the whole machine {machine:.2f} of its "
-          f"{os.cpu_count()} cores (broker and producer included)")  # fmt: skip
+    broker = f"broker {busy[2]:.2f}, " if busy[2] is not None else ""
+    print(f"    CPU while producing, in cores: worker {busy[0]:.2f}, sink (session rows and "
+          f"the raw OCPP archive) {busy[1]:.2f}, {broker}producer {busy[3]:.2f}; the whole "
+          f"machine {machine:.2f} of its {os.cpu_count()}")  # fmt: skip
     return delays
+
+
+def _broker_pid(root: Path) -> int | None:
+    """The pid of the bench's own broker (``deploy/kafka.sh`` keeps it in its
+    directory); None when the bench runs against another broker."""
+    try:
+        return int((root / "kafka" / "broker.pid").read_text())
+    except (OSError, ValueError):
+        return None
 
 
 def _latency_report(
@@ -315,5 +330,4 @@ def _latency_report(
     if warming_up:
         print(f"    the {len(warming_up)} stops of the first {WARM_UP_S:.0f} s, from idle to "
               f"the rate: {summary(warming_up)}")  # fmt: skip
-    return delays
     return delays
