@@ -66,10 +66,10 @@ class SessionSink:
         self._database = settings.clickhouse.database
         migrate(self._client, self._database)
         self._consumer = Consumer(consumer_config(settings))
+        bootstrap = settings.kafka.bootstrap
         self._deadletters = Producer(
-            {"bootstrap.servers": settings.kafka.bootstrap, "linger.ms": 50,
-             "enable.idempotence": True}
-        )  # fmt: skip
+            {"bootstrap.servers": bootstrap, "linger.ms": 50, "enable.idempotence": True}
+        )
         self._buffer: list[SessionOut] = []
         self._cdr_rows: list[list[Any]] = []
         self._raw = RawBatch()
