@@ -229,8 +229,12 @@ class _Replayer:
         self.events += len(batch)
         stitcher, order, watermark = part.stitcher, part.order, part.watermark
         for event, ms in zip(batch, times, strict=True):
-            order.setdefault(event.session_id, None)
-            stitcher.apply(event, ms)
+            if isinstance(event, tuple):  # a meter sample as values (events.Sample)
+                order.setdefault(event[0], None)
+                stitcher.apply_sample(event)
+            else:
+                order.setdefault(event.session_id, None)
+                stitcher.apply(event, ms)
             watermark = max(watermark, ms)
             if part.next_tick is None:
                 part.next_tick = watermark + self._tick_ms

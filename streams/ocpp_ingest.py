@@ -20,7 +20,7 @@ from typing import Any
 
 from chargewatch.errors import ConfigurationError, InputError
 from chargewatch.settings import PrivacySettings
-from streams.core.events import Event
+from streams.core.events import Event, Sample
 from streams.core.ocpp import OcppEnvelope, OcppNormaliser, StationContext, decode_envelope
 
 __all__ = ["OcppIngest", "normaliser_for"]
@@ -49,37 +49,31 @@ class OcppIngest:
         self._contexts: dict[str, StationContext] = {}
         self._dirty: dict[int, set[str]] = defaultdict(set)
 
-    def normalise(self, raw: bytes, partition: int) -> list[Event]:
-        """Events of one message (raises an ``InputError`` subclass when unusable)."""
-        return self.normalise_timed(raw, partition)[0]
-
-    def normalise_timed(self, raw: bytes, partition: int) -> tuple[list[Event], list[int]]:
-        """Events of one message and their times in epoch ms (``event_ms``), for
-        ``Stitcher.apply``; raises like :meth:`normalise`."""
-        return self.normalise_decoded(decode_envelope(raw), partition)
-
     def normalise_decoded(
         self, envelope: OcppEnvelope, partition: int
-    ) -> tuple[list[Event], list[int]]:
-        """:meth:`normalise_timed` of an envelope the caller has decoded already."""
+    ) -> tuple[list[Event | Sample], list[int]]:
+        """The events of an envelope the caller has decoded already, most meter
+        samples as values (``OcppNormaliser.normalise_compact``: for the
+        stitcher's ``apply_sample``), and their times in epoch ms."""
         key = f"{_PREFIX}{envelope.tenant or self._tenant}|{envelope.station_id}"
         context = self._contexts.get(key) or self._context(key)
-        timed = self._normaliser.normalise_timed(envelope, context)
+        timed = self._normaliser.normalise_compact(envelope, context)
         self._dirty[partition].add(key)
         return timed
 
     def normalise_batch(
         self, records: Iterable[Any], partition: int, reject: Callable[[InputError, Any], None]
-    ) -> tuple[list[Event], list[int], int]:
-        """The events of a batch of records (each with a ``value``) of one partition,
+    ) -> tuple[list[Event | Sample], list[int], int]:
+        """The events of a batch of records (each with a ``value``) of one partition
+        (most meter samples as values, as :meth:`normalise_decoded` gives them),
         their times, and how many records were used; each unusable record goes to
         ``reject`` with its error. One call per batch: the lookups of
-        :meth:`normalise_timed` are made once, not per message."""
-        events: list[Event] = []
+        :meth:`normalise_decoded` are made once, not per message."""
+        events: list[Event | Sample] = []
         times: list[int] = []
         used = 0
         contexts, dirty = self._contexts, self._dirty[partition]
-        normalise, tenant = self._normaliser.normalise_timed, self._tenant
+        normalise, tenant = self._normaliser.normalise_compact, self._tenant
         for record in records:
             try:
                 envelope = decode_envelope(record.value)

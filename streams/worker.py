@@ -35,7 +35,7 @@ from chargewatch.settings import WorkerSettings
 from streams import metrics
 from streams.config import stitcher_for
 from streams.core import SessionOut, SessionState, decode_event, encode_record, restore_state
-from streams.core.events import Event
+from streams.core.events import Event, MeterSample, Sample
 from streams.core.ocpp import OcppNormaliser
 from streams.core.session_pricing import SessionPricer, cdr_json
 from streams.core.state import event_ms, snapshot_state
@@ -132,19 +132,25 @@ class SessionWorker:
         self._ocpp_messages += used
         self._fold(partition, events, times)
 
-    def _fold(self, partition: int, events: list[Event], times: list[int]) -> None:
-        """Stitch the events of one partition, in order; ``times``: each one's epoch ms."""
+    def _fold(self, partition: int, events: Sequence[Event | Sample], times: list[int]) -> None:
+        """Stitch the events of one partition, in order (meter samples given as
+        values, ``events.Sample``, included); ``times``: each one's epoch ms."""
         if not events:
             return
-        apply = self.stitcher.apply
+        apply, apply_sample = self.stitcher.apply, self.stitcher.apply_sample
         by_type = self._by_type
         dirty = self._dirty[partition]
         partition_of = self._partition_of
         newest = -1
         for ev, ms in zip(events, times, strict=True):
-            by_type[type(ev)] += 1
-            record = apply(ev, ms)
-            sid = ev.session_id
+            if isinstance(ev, tuple):
+                by_type[MeterSample] += 1
+                record = apply_sample(ev)
+                sid = ev[0]
+            else:
+                by_type[type(ev)] += 1
+                record = apply(ev, ms)
+                sid = ev.session_id
             dirty.add(sid)
             partition_of[sid] = partition
             if ms > newest:  # noqa: PLR1730 - max() is a call per event

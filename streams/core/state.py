@@ -21,9 +21,11 @@ from streams.core.events import (
     AuthorizationResult,
     Event,
     MeterSample,
+    Sample,
     SessionStarted,
     SessionStopped,
     StateChanged,
+    as_sample,
 )
 from streams.core.meter import (
     MeterFold,
@@ -33,7 +35,14 @@ from streams.core.meter import (
     seal_until,
 )
 
-__all__ = ["SessionState", "apply_event", "event_ms", "restore_state", "snapshot_state"]
+__all__ = [
+    "SessionState",
+    "apply_event",
+    "event_ms",
+    "fold_sample",
+    "restore_state",
+    "snapshot_state",
+]
 
 
 # gc=False: a state holds only strings, numbers, flat lists of tuples of them
@@ -131,6 +140,9 @@ def _add_seq(ranges: list[tuple[int, int]], seq: int) -> None:
 
 def apply_event(state: SessionState, event: Event, ms: int, lateness_ms: int) -> None:
     """Fold one event into the state (idempotent, order-independent)."""
+    if type(event) is MeterSample and event.seq is None and not event.flags:
+        fold_sample(state, as_sample(event, ms), lateness_ms)
+        return
     if state.first_ms is None or ms < state.first_ms:
         state.first_ms = ms
     if state.last_ms is None or ms > state.last_ms:
@@ -155,6 +167,47 @@ def apply_event(state: SessionState, event: Event, ms: int, lateness_ms: int) ->
     state.outside_window |= (
         seal_until(state.meter, state.last_ms - lateness_ms, state.started_ms, state.stopped_ms) > 0
     )
+
+
+def fold_sample(state: SessionState, sample: Sample, lateness_ms: int) -> None:
+    """:func:`apply_event` of a meter sample without seq or flags, given as values.
+
+    Nine events in ten are such samples, and the OCPP path hands them over as
+    values (``streams.core.events.Sample``), without building the event; the
+    steps of ``apply_event`` and ``_apply_sample`` are written out once here,
+    and ``apply_event`` calls this for those samples too, so the two forms
+    cannot fold differently."""
+    _, ms, _, _, _, transaction_id, energy_wh, power_w, soc = sample
+    if state.first_ms is None or ms < state.first_ms:
+        state.first_ms = ms
+    last_ms = state.last_ms
+    if last_ms is None or ms > last_ms:
+        state.last_ms = last_ms = ms
+    if transaction_id is not None and state.transaction_id is None:
+        state.transaction_id = transaction_id
+    state.samples += 1
+    if state.first_sample_ms is None or ms < state.first_sample_ms:
+        state.first_sample_ms = ms
+    if state.last_sample_ms is None or ms > state.last_sample_ms:
+        state.last_sample_ms = ms
+    meter = state.meter
+    if energy_wh is not None:
+        add_reading(meter, ms, energy_wh)
+    if power_w is not None and power_w > state.max_power_w:
+        state.max_power_w = power_w
+    if soc is not None:
+        if state.soc_first_ms is None or ms < state.soc_first_ms:
+            state.soc_first_ms, state.soc_first = ms, soc
+        if state.soc_last_ms is None or ms > state.soc_last_ms:
+            state.soc_last_ms, state.soc_last = ms, soc
+    state.stalled = False
+    if state.auto_closed_ms is not None and ms > state.auto_closed_ms:
+        state.auto_closed_ms = None  # the charger is back: the session goes on
+    # seal_until only when something is buffered (it returns 0 otherwise).
+    if (meter.recent is not None or meter.recent_wide is not None) and seal_until(
+        meter, last_ms - lateness_ms, state.started_ms, state.stopped_ms
+    ):
+        state.outside_window = True
 
 
 def _apply_sample(state: SessionState, sample: MeterSample, ms: int) -> None:

@@ -28,9 +28,9 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from streams.core.events import Event, SessionStarted, SessionStopped
+from streams.core.events import Event, Sample, SessionStarted, SessionStopped
 from streams.core.record import SessionOut, build_record, record_digest
-from streams.core.state import SessionState, apply_event, event_ms
+from streams.core.state import SessionState, apply_event, event_ms, fold_sample
 
 if TYPE_CHECKING:
     # Types only: the pricer and its CDR models are imported by whoever prices,
@@ -132,32 +132,52 @@ class Stitcher:
         (it needs the event time too, for its watermark): the conversion from
         the datetime is a noticeable part of an event's cost."""
         sid = event.session_id
-        state = self._sessions.get(sid)
-        if state is None:
-            # Interned: every decoded event brings its own copy of these, and
-            # a tenant's or station's sessions would each keep one.
-            state = self._load(sid) or SessionState(
-                session_id=sid,
-                tenant=sys.intern(event.tenant),
-                station_id=sys.intern(event.station_id),
-                connector_id=event.connector_id,
-            )
-            self._sessions[sid] = state
+        state = self._sessions.get(sid) or self._new_state(
+            sid, event.tenant, event.station_id, event.connector_id
+        )
         was_closed = state.closed
         was_stalled = state.stalled
         if ms is None:
             ms = event_ms(event)
         apply_event(state, event, ms, self._lateness_ms)
-        closed = state.closed
-        if closed:
-            self._open.discard(sid)
-        else:
-            self._open.add(sid)
         if type(event) in _BOUNDARIES:
             self._check_connector(state)
             if self._pricer is not None:
                 self._pricer.snapshot(state)
+        return self._after(state, ms, was_closed, was_stalled)
 
+    def apply_sample(self, sample: Sample) -> SessionOut | None:
+        """:meth:`apply` of a meter sample given as values (``events.Sample``):
+        the same fold and the same records, without the event."""
+        sid = sample[0]
+        state = self._sessions.get(sid) or self._new_state(sid, sample[2], sample[3], sample[4])
+        was_closed = state.closed
+        was_stalled = state.stalled
+        fold_sample(state, sample, self._lateness_ms)
+        return self._after(state, sample[1], was_closed, was_stalled)
+
+    def _new_state(self, sid: str, tenant: str, station_id: str, connector_id: int) -> SessionState:
+        """A session's state when it is not in memory: loaded, or a new one."""
+        # Interned: every decoded event brings its own copy of these, and
+        # a tenant's or station's sessions would each keep one.
+        state = self._load(sid) or SessionState(
+            session_id=sid,
+            tenant=sys.intern(tenant),
+            station_id=sys.intern(station_id),
+            connector_id=connector_id,
+        )
+        self._sessions[sid] = state
+        return state
+
+    def _after(
+        self, state: SessionState, ms: int, was_closed: bool, was_stalled: bool
+    ) -> SessionOut | None:
+        """After an event at ``ms`` was folded into ``state``: the record to emit, if any."""
+        closed = state.closed
+        if closed:
+            self._open.discard(state.session_id)
+        else:
+            self._open.add(state.session_id)
         if state.final_emitted:
             # Late or duplicate event after a final record: emit only a real change.
             return self._emit_if_changed(state)

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from chargewatch.errors import InputError
 from streams.core import Stitcher
-from streams.core.events import decode_event, encode_event
+from streams.core.events import MeterSample, as_sample, decode_event, encode_event
 from streams.core.ocpp import StationContext, decode_envelope
 from streams.core.state import event_ms
 from tests.fixtures.ocpp.scenarios import SCENARIOS, messages, normaliser
@@ -119,6 +119,7 @@ def _sequence(draw: st.DrawFn) -> list[bytes]:
 
 def _check(raw: bytes, context: StationContext, stitcher: Stitcher) -> None:
     twin = StationContext.restore(context.snapshot())
+    compact_twin = StationContext.restore(context.snapshot())
     try:
         result = NORMALISER.normalise_detailed(raw, context)
     except InputError as exc:
@@ -130,6 +131,14 @@ def _check(raw: bytes, context: StationContext, stitcher: Stitcher) -> None:
     # The times handed to the stitcher beside the events are the events' own.
     events, times = NORMALISER.normalise_timed(decode_envelope(raw), twin)
     assert events == result.events and times == [event_ms(e) for e in events]
+    # The hot path's form: the same, plain meter samples given as values.
+    items, item_times = NORMALISER.normalise_compact(decode_envelope(raw), compact_twin)
+    assert item_times == times
+    assert [
+        as_sample(e, ms) if type(e) is MeterSample and e.seq is None and not e.flags else e
+        for e, ms in zip(events, times, strict=True)
+    ] == items
+    assert compact_twin.snapshot() == twin.snapshot()
     for event, ms in zip(events, times, strict=True):
         assert decode_event(encode_event(event)) == event  # within the canonical contract
         stitcher.apply(event, ms)

@@ -247,7 +247,10 @@ def reading_v16(sampled_values: list[Any]) -> Reading:
             value = _soc(sv.value, 0)
             soc = value if value is not None else soc
             continue
-        number = _text_number(sv.value, exponent)  # 1.6 values are strings
+        value = sv.value  # 1.6 values are strings
+        # Whole Wh or W, the common case: at most 15 ASCII digits, so <= _MAX.
+        plain = exponent == 0 and len(value) < 16 and value.isdigit() and value.isascii()
+        number = int(value) if plain else _text_number(value, exponent)
         if number is None:
             continue
         if sv.phase is not _UNSET or (sv.location is not _UNSET and sv.location != "Outlet"):

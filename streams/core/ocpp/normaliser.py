@@ -18,13 +18,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from chargewatch.errors import ConfigurationError
-from streams.core.events import Event
+from streams.core.events import Event, Sample
 from streams.core.ocpp import v16, v201
 from streams.core.ocpp.context import StationContext
 from streams.core.ocpp.emit import Handler, Message, Normalised, Out, epoch_ms, utc
 from streams.core.ocpp.envelope import OcppEnvelope, decode_envelope
 from streams.core.ocpp.errors import UnknownVersionError
-from streams.core.ocpp.identity import message_key
 from streams.core.ocpp.privacy import TokenPseudonymiser
 from streams.core.ocpp.registry import SUPPORTED_VERSIONS, SchemaRegistry
 
@@ -68,11 +67,11 @@ class OcppNormaliser:
 
     def normalise(self, raw: bytes | str, context: StationContext) -> list[Event]:
         """Events from one raw ``ocpp.messages`` value (JSON bytes)."""
-        return self._run(decode_envelope(raw), context).events
+        return self._run(decode_envelope(raw), context).only_events()
 
     def normalise_envelope(self, envelope: OcppEnvelope, context: StationContext) -> list[Event]:
         """Events from an already decoded envelope."""
-        return self._run(envelope, context).events
+        return self._run(envelope, context).only_events()
 
     def normalise_timed(
         self, envelope: OcppEnvelope, context: StationContext
@@ -81,6 +80,16 @@ class OcppNormaliser:
         ms (``streams.core.state.event_ms`` of it): pass it to ``Stitcher.apply``
         instead of converting the datetime again."""
         out = self._run(envelope, context)
+        return out.only_events(), out.times
+
+    def normalise_compact(
+        self, envelope: OcppEnvelope, context: StationContext
+    ) -> tuple[list[Event | Sample], list[int]]:
+        """:meth:`normalise_timed`, with the meter samples that have no seq and no
+        flags given as values (``streams.core.events.Sample``, for
+        ``Stitcher.apply_sample``) instead of events: the worker's and the
+        replay's path. The other events are the same, ids included."""
+        out = self._run(envelope, context, compact=True)
         return out.events, out.times
 
     def normalise_detailed(
@@ -89,9 +98,9 @@ class OcppNormaliser:
         """Events plus their flags (``streams.core.ocpp.emit`` lists the flags)."""
         envelope = raw if isinstance(raw, OcppEnvelope) else decode_envelope(raw)
         out = self._run(envelope, context)
-        return Normalised(out.events, out.flags)
+        return Normalised(out.only_events(), out.flags)
 
-    def _run(self, envelope: OcppEnvelope, context: StationContext) -> Out:
+    def _run(self, envelope: OcppEnvelope, context: StationContext, compact: bool = False) -> Out:
         version, action = envelope.ocpp_version, envelope.action
         if version not in SUPPORTED_VERSIONS:
             raise UnknownVersionError(
@@ -108,11 +117,10 @@ class OcppNormaliser:
         station = envelope.station_id
         handler = _HANDLERS.get((version, action))
         if handler is None:
-            return Out(tenant, station, "")  # valid, but says nothing about sessions
+            return Out(tenant, station, envelope.message_id, 0)  # valid, says nothing of sessions
         received = utc(envelope.received_at)
         received_ms = epoch_ms(received)
-        key = message_key(tenant, station, envelope.message_id, received_ms)
-        out = Out(tenant, station, key)
+        out = Out(tenant, station, envelope.message_id, received_ms, compact)
         handler(
             Message(request, response, station, tenant, received, received_ms),
             context,
