@@ -140,7 +140,9 @@ def _add_seq(ranges: list[tuple[int, int]], seq: int) -> None:
 
 def apply_event(state: SessionState, event: Event, ms: int, lateness_ms: int) -> None:
     """Fold one event into the state (idempotent, order-independent)."""
-    if type(event) is MeterSample and event.seq is None and not event.flags:
+    if event.seq is not None or event.flags:
+        _note_seq_and_flags(state, event)
+    if type(event) is MeterSample:
         fold_sample(state, as_sample(event, ms), lateness_ms)
         return
     if state.first_ms is None or ms < state.first_ms:
@@ -149,6 +151,16 @@ def apply_event(state: SessionState, event: Event, ms: int, lateness_ms: int) ->
         state.last_ms = ms
     if event.transaction_id is not None and state.transaction_id is None:
         state.transaction_id = event.transaction_id
+    _APPLY[type(event)](state, event, ms)
+    state.stalled = False
+    if state.auto_closed_ms is not None and ms > state.auto_closed_ms:
+        state.auto_closed_ms = None  # the charger is back: the session goes on
+    state.outside_window |= (
+        seal_until(state.meter, state.last_ms - lateness_ms, state.started_ms, state.stopped_ms) > 0
+    )
+
+
+def _note_seq_and_flags(state: SessionState, event: Event) -> None:
     if event.seq is not None:
         if state.seqs is None:
             state.seqs = [(event.seq, event.seq)]
@@ -160,23 +172,16 @@ def apply_event(state: SessionState, event: Event, ms: int, lateness_ms: int) ->
         for flag in event.flags:
             if flag not in state.event_flags:
                 insort(state.event_flags, flag)
-    _APPLY[type(event)](state, event, ms)
-    state.stalled = False
-    if state.auto_closed_ms is not None and ms > state.auto_closed_ms:
-        state.auto_closed_ms = None  # the charger is back: the session goes on
-    state.outside_window |= (
-        seal_until(state.meter, state.last_ms - lateness_ms, state.started_ms, state.stopped_ms) > 0
-    )
 
 
 def fold_sample(state: SessionState, sample: Sample, lateness_ms: int) -> None:
-    """:func:`apply_event` of a meter sample without seq or flags, given as values.
+    """Fold one meter sample, given as values (its seq and flags, if any, are
+    noted by :func:`apply_event`).
 
-    Nine events in ten are such samples, and the OCPP path hands them over as
-    values (``streams.core.events.Sample``), without building the event; the
-    steps of ``apply_event`` and ``_apply_sample`` are written out once here,
-    and ``apply_event`` calls this for those samples too, so the two forms
-    cannot fold differently."""
+    Nine events in ten are samples without seq or flags, and the OCPP path
+    hands them over as values (``streams.core.events.Sample``) without building
+    the event; ``apply_event`` folds every ``MeterSample`` through this too, so
+    the two forms cannot fold differently."""
     _, ms, _, _, _, transaction_id, energy_wh, power_w, soc = sample
     if state.first_ms is None or ms < state.first_ms:
         state.first_ms = ms
@@ -208,24 +213,6 @@ def fold_sample(state: SessionState, sample: Sample, lateness_ms: int) -> None:
         meter, last_ms - lateness_ms, state.started_ms, state.stopped_ms
     ):
         state.outside_window = True
-
-
-def _apply_sample(state: SessionState, sample: MeterSample, ms: int) -> None:
-    # _earliest() written out: most events are samples.
-    state.samples += 1
-    if state.first_sample_ms is None or ms < state.first_sample_ms:
-        state.first_sample_ms = ms
-    if state.last_sample_ms is None or ms > state.last_sample_ms:
-        state.last_sample_ms = ms
-    if sample.energy_wh is not None:
-        add_reading(state.meter, ms, sample.energy_wh)
-    if sample.power_w is not None and sample.power_w > state.max_power_w:
-        state.max_power_w = sample.power_w
-    if sample.soc is not None:
-        if state.soc_first_ms is None or ms < state.soc_first_ms:
-            state.soc_first_ms, state.soc_first = ms, sample.soc
-        if state.soc_last_ms is None or ms > state.soc_last_ms:
-            state.soc_last_ms, state.soc_last = ms, sample.soc
 
 
 def _apply_state(state: SessionState, event: StateChanged, ms: int) -> None:
@@ -270,7 +257,6 @@ def _apply_authorization(state: SessionState, event: AuthorizationResult, ms: in
 
 
 _APPLY: dict[type[Any], Callable[[SessionState, Any, int], None]] = {
-    MeterSample: _apply_sample,
     StateChanged: _apply_state,
     SessionStarted: _apply_start,
     SessionStopped: _apply_stop,

@@ -90,11 +90,11 @@ class Out(msgspec.Struct, gc=False):
 
     ``compact``: meter samples without seq, and without flags the session keeps,
     are collected as values (``streams.core.events.Sample``) instead of events -
-    what the stitcher folds on the hot path (their flags are not recorded: a
-    compact Out gives its events and times only). They keep their place (and so their index in the
-    ids of the events after them). The key (``identity.message_key``, a hash)
-    is made when the first event needs an id: a message of such samples alone,
-    nine in ten, needs none."""
+    what the stitcher folds on the hot path. Their flags are not recorded (a
+    compact Out gives its events and times only). They keep their place, and so
+    the index in the ids of the events after them. The key
+    (``identity.message_key``, a hash) is made when the first event needs an
+    id: a message of such samples alone, nine in ten, needs none."""
 
     tenant: str
     station_id: str
