@@ -191,25 +191,8 @@ def meter_values(msg: Message, ctx: StationContext, out: Out, tokens: TokenPseud
     connector = _connector(req.connectorId, "MeterValues")
     if connector == 0:
         return  # the main meter: not a session's
-    tx = req.transactionId
-    if tx is not _UNSET and tx != -1:
-        rec = ctx.by_native(V, str(tx))
-        if rec is not None:
-            # Nine messages in ten: a transaction we know. What _resolve and
-            # _emit_samples below do for it, without the list of readings.
-            for mv in req.meterValue:
-                ts = utc(mv.timestamp)
-                ms = epoch_ms(ts)
-                reading = reading_v16(mv.sampledValue)
-                energy = reading.energy_wh
-                if energy is None and reading.power_w is None and reading.soc is None:
-                    continue
-                out.sample(rec, ts, ms, reading)
-                rec.seen(ms)
-                if energy is not None:
-                    rec.observe_meter(ms, energy)
-            return
     readings = _readings(req.meterValue)
+    tx = req.transactionId
     if tx is _UNSET:
         for ts, ms, reading in readings:
             rec = ctx.session_at(V, connector, ms)
