@@ -94,8 +94,22 @@ def worker_throughput(bootstrap: str, root: Path, log: Workload, want: Sessions)
     print(f"  worker, OCPP ({log.name}, {total:,} envelopes, 8 partitions): "
           f"{drained.per_cpu_s:,.0f} messages per worker CPU-second "
           f"(target {TARGET_PER_CPU_S:,}), {drained.per_wall_s:,.0f} per wall second")  # fmt: skip
+    print(f"    {_thread_shares(drained)}")
     print(f"    sessions against the offline replay: {_differences(bench.final_sessions(), want)}")
     return drained
+
+
+def _thread_shares(drained: Drained) -> str:
+    """The worker's CPU by thread: what the Kafka client costs beside our code."""
+    threads, total = drained.threads, max(drained.cpu_s, 1e-9)
+    per_message = 1e6 / max(drained.messages, 1)
+    return (
+        f"worker CPU by thread: event loop {threads['main'] / total:.0%} "
+        f"({threads['main'] * per_message:.1f} us per message: decode, normalise, stitch, "
+        f"produce), aiokafka's fetch thread and the others {threads['other'] / total:.0%} "
+        f"({threads['other'] * per_message:.1f} us), librdkafka (tariff feed) "
+        f"{threads['librdkafka'] / total:.0%}"
+    )
 
 
 def faust_baseline(bootstrap: str, root: Path, log: Workload) -> Drained:

@@ -27,7 +27,7 @@ from chargewatch.pipeline import Service
 from chargewatch.settings import ClickHouseSettings, KafkaSettings
 from sinks.clickhouse import connect
 
-__all__ = ["BenchPipeline", "Drained", "cpu_seconds", "percentile", "summary"]
+__all__ = ["BenchPipeline", "Drained", "cpu_seconds", "percentile", "summary", "thread_cpu_seconds"]
 
 HMAC_KEY = "bench-hmac-key-not-secret"
 
@@ -38,6 +38,29 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def thread_cpu_seconds(pid: int) -> dict[str, float]:
+    """CPU seconds of a process so far, by thread: ``main`` (the thread whose id is
+    the pid: a worker's event loop, which decodes, normalises, stitches and
+    produces), ``librdkafka`` (threads named ``rdk:...``, confluent-kafka's) and
+    ``other`` (every other thread, exited ones included: in a worker, aiokafka's
+    consumer thread, which fetches and unpacks the records)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    split = {"main": 0.0, "librdkafka": 0.0}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            name, _, rest = task.joinpath("stat").read_text().partition(" (")[2].rpartition(") ")
+        except FileNotFoundError:  # the thread ended meanwhile: counted in "other"
+            continue
+        fields = rest.split()
+        seconds = (int(fields[11]) + int(fields[12])) / tick
+        if task.name == str(pid):
+            split["main"] += seconds
+        elif name.startswith("rdk:"):
+            split["librdkafka"] += seconds
+    split["other"] = max(cpu_seconds(pid) - split["main"] - split["librdkafka"], 0.0)
+    return split
+
+
 @dataclass
 class Drained:
     """How long a backlog took, from the first committed progress to zero lag."""
@@ -45,6 +68,7 @@ class Drained:
     messages: int  # measured after the first progress (start-up excluded)
     wall_s: float
     cpu_s: float  # of every worker process
+    threads: dict[str, float] = field(default_factory=dict)  # cpu_s by thread_cpu_seconds role
 
     @property
     def per_wall_s(self) -> float:
@@ -190,12 +214,17 @@ class BenchPipeline:
         (idle timers included, so per-CPU figures are if anything low)."""
         self.wait_drained([topic], workers)
         cpu0 = sum(cpu_seconds(w.process.pid) for w in workers)
+        split0 = [thread_cpu_seconds(w.process.pid) for w in workers]
         started = time.monotonic()
         total = self.produce(topic, records)
         self.wait_drained([topic], workers)
         wall = time.monotonic() - started
         cpu = sum(cpu_seconds(w.process.pid) for w in workers) - cpu0
-        return Drained(total, wall, cpu)
+        threads = dict.fromkeys(split0[0] if split0 else (), 0.0)
+        for worker, before in zip(workers, split0, strict=True):
+            for role, seconds in thread_cpu_seconds(worker.process.pid).items():
+                threads[role] += seconds - before[role]
+        return Drained(total, wall, cpu, threads)
 
     def committed(self, topic: str) -> int:
         """Sum over partitions of the group's committed offsets."""
