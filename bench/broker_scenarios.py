@@ -107,7 +107,8 @@ def _thread_shares(drained: Drained) -> str:
         f"worker CPU by thread: event loop {threads['main'] / total:.0%} "
         f"({threads['main'] * per_message:.1f} us per message: decode, normalise, stitch, "
         f"produce), aiokafka's fetch thread and the others {threads['other'] / total:.0%} "
-        f"({threads['other'] * per_message:.1f} us), librdkafka (tariff feed) "
+        f"({threads['other'] * per_message:.1f} us), librdkafka's threads (the outputs "
+        f"producer, the tariff feed) "
         f"{threads['librdkafka'] / total:.0%}"
     )
 
