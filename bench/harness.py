@@ -32,10 +32,16 @@ __all__ = ["BenchPipeline", "Drained", "cpu_seconds", "percentile", "summary", "
 HMAC_KEY = "bench-hmac-key-not-secret"
 
 
+def _stat(path: Path) -> tuple[str, float]:
+    """The name and the user + system CPU seconds in a /proc ``stat`` file."""
+    name, _, rest = path.read_text().partition(" (")[2].rpartition(") ")
+    fields = rest.split()
+    return name, (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of a process so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return _stat(Path(f"/proc/{pid}/stat"))[1]
 
 
 def thread_cpu_seconds(pid: int) -> dict[str, float]:
@@ -44,15 +50,12 @@ def thread_cpu_seconds(pid: int) -> dict[str, float]:
     produces), ``librdkafka`` (threads named ``rdk:...``, confluent-kafka's) and
     ``other`` (every other thread, exited ones included: in a worker, aiokafka's
     consumer thread, which fetches and unpacks the records)."""
-    tick = os.sysconf("SC_CLK_TCK")
     split = {"main": 0.0, "librdkafka": 0.0}
     for task in Path(f"/proc/{pid}/task").iterdir():
         try:
-            name, _, rest = task.joinpath("stat").read_text().partition(" (")[2].rpartition(") ")
+            name, seconds = _stat(task / "stat")
         except FileNotFoundError:  # the thread ended meanwhile: counted in "other"
             continue
-        fields = rest.split()
-        seconds = (int(fields[11]) + int(fields[12])) / tick
         if task.name == str(pid):
             split["main"] += seconds
         elif name.startswith("rdk:"):
@@ -220,10 +223,10 @@ class BenchPipeline:
         self.wait_drained([topic], workers)
         wall = time.monotonic() - started
         cpu = sum(cpu_seconds(w.process.pid) for w in workers) - cpu0
-        threads = dict.fromkeys(split0[0] if split0 else (), 0.0)
+        threads: dict[str, float] = {}
         for worker, before in zip(workers, split0, strict=True):
             for role, seconds in thread_cpu_seconds(worker.process.pid).items():
-                threads[role] += seconds - before[role]
+                threads[role] = threads.get(role, 0.0) + seconds - before[role]
         return Drained(total, wall, cpu, threads)
 
     def committed(self, topic: str) -> int:
