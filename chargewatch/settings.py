@@ -160,7 +160,9 @@ class SinkSettings(BaseSettings):
     group_id: str = Field("chargewatch-sink", description="Consumer group of the sink")
     batch_rows: int = Field(10_000, ge=1, description="Flush when this many rows are buffered")
     batch_seconds: float = Field(
-        0.25, gt=0, description="Flush session rows and CDRs at least this often (seconds)"
+        0.25,
+        gt=0,
+        description="Insert session rows and CDRs as they arrive, at most once per this many s",
     )
     raw_batch_seconds: float = Field(
         1.0, gt=0, description="Flush the raw OCPP archive at least this often (seconds)"

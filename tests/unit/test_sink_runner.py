@@ -68,11 +68,14 @@ class _Consumer:
         self.commits: list[tuple[dict[tuple[str, int], int], int, int]] = []
         self.assigned: set[tuple[str, int]] = set()
         self.failing = False  # commits fail (the partitions were lost)
+        self.timeouts: list[float] = []  # of each consume
+        self.polls: list[float] = []  # timeouts of the polls
 
     def subscribe(self, topics: list[str], on_revoke: Any = None) -> None:
         self.on_revoke = on_revoke
 
     def consume(self, num_messages: int, timeout: float) -> list[_Message]:
+        self.timeouts.append(timeout)
         time.sleep(0.01)  # past a 1 ms flush interval, as a real poll would be
         if not self.batches:
             self.sink[0].stop()
@@ -83,6 +86,11 @@ class _Consumer:
             return []
         self.assigned.update((m.topic(), m.partition()) for m in batch)
         return batch  # type: ignore[no-any-return]
+
+    def poll(self, timeout: float) -> None:
+        """Nothing arrives while the sink waits (the next batch is there at the next
+        ``consume``)."""
+        self.polls.append(timeout)
 
     def commit(self, offsets: list[Any], asynchronous: bool) -> None:
         def count(table: str) -> int:
@@ -145,10 +153,12 @@ def test_a_record_that_cannot_be_decoded_is_committed_after_its_dead_letter(clie
 
 
 def _revoked_after_one_record(client: Any) -> tuple[str, SessionSink, _Consumer]:
-    """A sink that reads one session record, then loses its partitions; nothing is due
-    on its own before that."""
+    """A sink that inserts one session record at once, reads a second one (not due
+    for another hour), then loses its partitions."""
     sessions = Settings().kafka.sessions_topic
-    batches = [[_Message(sessions, 1, 5, _records()[0])], REVOKE]
+    records = _records()
+    batches = [[_Message(sessions, 1, 4, records[0])], [_Message(sessions, 1, 5, records[1])],
+               REVOKE]  # fmt: skip
     runner, consumer = _sink(client, batches, batch_seconds=3600, raw_batch_seconds=3600)
     return sessions, runner, consumer
 
@@ -156,7 +166,8 @@ def _revoked_after_one_record(client: Any) -> tuple[str, SessionSink, _Consumer]
 def test_revoked_partitions_are_written_and_committed_first(client: Any) -> None:
     sessions, runner, consumer = _revoked_after_one_record(client)
     runner.run()
-    assert consumer.commits == [({(sessions, 1): 6}, 1, 0)]  # at the revocation, not later
+    # the first at once; the second at the revocation, not later
+    assert consumer.commits == [({(sessions, 1): 5}, 1, 0), ({(sessions, 1): 6}, 2, 0)]
 
 
 def test_offsets_of_lost_partitions_are_never_committed_later(client: Any) -> None:
@@ -164,7 +175,7 @@ def test_offsets_of_lost_partitions_are_never_committed_later(client: Any) -> No
     consumer.failing = True  # the group moved on: this member's commits are refused
     runner.run()
     attempts = len(consumer.commits)
-    assert attempts == 1  # tried at the revocation ...
+    assert attempts == 2  # tried with the first insert and at the revocation ...
     runner._flush()
     assert len(consumer.commits) == attempts  # ... and never again
 
@@ -179,3 +190,29 @@ def test_the_sink_fetches_in_the_configured_sizes_and_librdkafka_accepts_them() 
     assert (config["fetch.min.bytes"], config["fetch.wait.max.ms"]) == (12_345, 77)
     assert config["enable.auto.commit"] is False  # offsets follow the rows, never a timer
     Consumer(config).close()  # an unknown key or a value out of range raises here
+
+
+def test_session_rows_go_in_at_once_then_at_most_once_per_batch_seconds(client: Any) -> None:
+    """Leading edge: the first rows are inserted in the round they are read; rows read
+    within ``batch_seconds`` of an insert wait for it (one MergeTree part each time)."""
+    sessions = Settings().kafka.sessions_topic
+    records = _records()
+    batches = [[_Message(sessions, 0, 0, records[0])], [_Message(sessions, 0, 1, records[1])]]
+    runner, consumer = _sink(client, batches, batch_seconds=3600, raw_batch_seconds=3600)
+    runner.run()
+    assert consumer.commits[0] == ({(sessions, 0): 1}, 1, 0)  # read, inserted, committed
+    assert consumer.commits[1] == ({(sessions, 0): 2}, 2, 0)  # only at the stop
+    assert len(consumer.commits) == 2
+
+
+def test_the_sink_never_waits_on_records_already_fetched(client: Any) -> None:
+    """``consume`` waits its whole timeout even with records queued (librdkafka's batch
+    read): the sink calls it without a timeout, and waits only in ``poll``, which
+    returns at the first record, when nothing was there."""
+    ocpp = Settings().kafka.ocpp_topic
+    batches = [[_Message(ocpp, 0, 0, b"{}")], [], [_Message(ocpp, 0, 1, b"{}")]]
+    runner, consumer = _sink(client, batches, raw_batch_seconds=3600)
+    runner.run()
+    assert consumer.timeouts and set(consumer.timeouts) == {0}
+    # after the empty read, and after the last read (the script ends: the sink stops)
+    assert len(consumer.polls) == 2 and all(0 < t <= 0.1 for t in consumer.polls)
