@@ -216,3 +216,24 @@ def test_the_sink_never_waits_on_records_already_fetched(client: Any) -> None:
     assert consumer.timeouts and set(consumer.timeouts) == {0}
     # after the empty read, and after the last read (the script ends: the sink stops)
     assert len(consumer.polls) == 2 and all(0 < t <= 0.1 for t in consumer.polls)
+
+
+def test_the_archive_goes_in_after_session_rows_never_while_they_wait(client: Any) -> None:
+    """The archive's insert is the long one: it follows an insert of session rows
+    (the next cannot go in before batch_seconds anyway), and is put off while
+    session rows wait for their turn."""
+    settings = Settings()
+    sessions, ocpp = settings.kafka.sessions_topic, settings.kafka.ocpp_topic
+    records = _records()
+    batches = [
+        [_Message(sessions, 0, 0, records[0]), _Message(ocpp, 3, 1, b'{"action":"x"}')],
+        [_Message(sessions, 0, 1, records[1]), _Message(ocpp, 3, 2, b'{"action":"y"}')],
+    ]
+    runner, consumer = _sink(client, batches, batch_seconds=3600, raw_batch_seconds=0.001)
+    runner.run()
+    assert consumer.commits == [
+        ({(sessions, 0): 1}, 1, 0),  # the first rows at once
+        ({(ocpp, 3): 2}, 1, 1),  # the archive right after them
+        ({(sessions, 0): 2}, 2, 1),  # the second archive row waited with the rows: the stop
+        ({(ocpp, 3): 3}, 2, 2),
+    ]
