@@ -29,6 +29,7 @@ def run_worker(settings: Settings) -> int:
     import faust
     import mode.loop
 
+    from chargewatch.collector import tune_collector
     from chargewatch.kafka_admin import ensure_topics
     from streams.app import build_app
     from streams.core.session_pricing import SessionPricer
@@ -61,6 +62,7 @@ def run_worker(settings: Settings) -> int:
     for noisy in ("aiokafka", "faust", "mode"):
         logging.getLogger(noisy).setLevel(level)
     serve_metrics(settings.worker.metrics_port, settings.metrics_host)
+    tune_collector()  # everything built so far lives as long as the worker
     worker = faust.Worker(app, loglevel=settings.log_level.lower(), quiet=True)
     worker.execute_from_commandline()
     return 0
