@@ -9,17 +9,19 @@ coordinate for the archive).
 
 Two cadences: session rows and CDRs, which analysts and drivers wait for,
 as soon as they arrive but at most one insert per ``batch_seconds`` (an
-insert into a MergeTree writes a part: 10-40 ms in chDB, whatever the row
-count); the raw OCPP archive, which is most of the rows and nobody waits for,
-every ``raw_batch_seconds``. With one cadence a 3,000-row archive insert
-(0.1-0.3 s on the loaded bench machine) ran every quarter second and the
-session rows behind it waited.
+insert into a MergeTree writes a part: 13-23 ms in chDB for 5 to 500 rows on
+an idle machine, 20-45 ms on the loaded bench machine); the raw OCPP
+archive, which is most of the rows and nobody waits for, every
+``raw_batch_seconds``, right after session rows. With one cadence a
+3,000-row archive insert (0.1-0.3 s on the loaded bench machine) ran every
+quarter second and the session rows behind it waited.
 
 Reading: librdkafka's ``consume(n, timeout)`` returns only when it has n
 messages or the timeout has passed - with records already waiting in its
 queue, too. So the loop takes what is queued without waiting, and only when
 nothing is queued blocks in ``poll``, which returns at the first message: a
 session record is never held back by the read itself.
+
 The sink is its own process so that several workers can feed one ClickHouse,
 and so that one process owns the chDB directory.
 """

@@ -120,14 +120,20 @@ def _records() -> list[bytes]:
     return [encode_record(r) for e in normal_session("s1") if (r := stitcher.apply(e)) is not None]
 
 
-def test_session_rows_are_written_and_committed_before_the_archive(client: Any) -> None:
+def _two_reads(first_raw_offset: int, raw: tuple[bytes, bytes]) -> tuple[str, str, list[Any]]:
+    """(sessions topic, OCPP topic, two reads): each read is one session record
+    (partition 0, offsets 0 and 1) and one envelope for the archive (partition 3,
+    from ``first_raw_offset``)."""
     settings = Settings()
     sessions, ocpp = settings.kafka.sessions_topic, settings.kafka.ocpp_topic
     records = _records()
-    batches = [
-        [_Message(sessions, 0, 0, records[0]), _Message(ocpp, 3, 41, b'{"action":"x"}')],
-        [_Message(sessions, 0, 1, records[1]), _Message(ocpp, 3, 42, b"not json")],
-    ]
+    batches = [[_Message(sessions, 0, i, records[i]),
+                _Message(ocpp, 3, first_raw_offset + i, raw[i])] for i in range(2)]  # fmt: skip
+    return sessions, ocpp, batches
+
+
+def test_session_rows_are_written_and_committed_before_the_archive(client: Any) -> None:
+    sessions, ocpp, batches = _two_reads(41, (b'{"action":"x"}', b"not json"))
     runner, consumer = _sink(client, batches, batch_seconds=0.001, raw_batch_seconds=3600)
     runner.run()
     # While running, only the session rows were due: their offsets were committed
@@ -222,13 +228,7 @@ def test_the_archive_goes_in_after_session_rows_never_while_they_wait(client: An
     """The archive's insert is the long one: it follows an insert of session rows
     (the next cannot go in before batch_seconds anyway), and is put off while
     session rows wait for their turn."""
-    settings = Settings()
-    sessions, ocpp = settings.kafka.sessions_topic, settings.kafka.ocpp_topic
-    records = _records()
-    batches = [
-        [_Message(sessions, 0, 0, records[0]), _Message(ocpp, 3, 1, b'{"action":"x"}')],
-        [_Message(sessions, 0, 1, records[1]), _Message(ocpp, 3, 2, b'{"action":"y"}')],
-    ]
+    sessions, ocpp, batches = _two_reads(1, (b'{"action":"x"}', b'{"action":"y"}'))
     runner, consumer = _sink(client, batches, batch_seconds=3600, raw_batch_seconds=0.001)
     runner.run()
     assert consumer.commits == [
