@@ -1,5 +1,18 @@
 # The chargewatch image: one image, one entrypoint; the subcommand picks the role
 # (`worker`, `sink`, `simulate`, `topics create`, ...). See docker-compose.yml.
+
+# The compiled fast path (native/, Rust) is built in a stage of its own, so the
+# image carries neither Rust nor a compiler. abi3: the wheel serves CPython 3.11+.
+FROM rust:1-slim-bookworm AS native
+RUN apt-get update -qq \
+    && apt-get install -y -qq --no-install-recommends python3 python3-venv \
+    && rm -rf /var/lib/apt/lists/* \
+    && python3 -m venv /opt/maturin \
+    && /opt/maturin/bin/pip install --no-cache-dir "maturin>=1.7,<2"
+WORKDIR /native
+COPY native/ ./
+RUN /opt/maturin/bin/maturin build --release --locked --compatibility linux --out /wheels
+
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -24,8 +37,9 @@ COPY chargewatch ./chargewatch
 COPY schemas ./schemas
 COPY streams ./streams
 COPY sinks ./sinks
-RUN pip install --no-deps . \
-    && cd / && rm -rf /src
+COPY --from=native /wheels /wheels
+RUN pip install --no-deps . /wheels/*.whl \
+    && cd / && rm -rf /src /wheels
 
 # Unprivileged runtime user. Its home is the working directory, so the relative
 # defaults (var/faust, var/clickhouse) land in /var/lib/chargewatch/var, which

@@ -6,6 +6,11 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+# The compiled fast path (native/, Rust): rebuilt when its sources change.
+NATIVE_SRC   := native/pyproject.toml native/Cargo.toml native/Cargo.lock native/chargewatch_native.pyi $(wildcard native/src/*.rs)
+NATIVE_STAMP := $(VENV)/.native-$(shell cat $(NATIVE_SRC) | cksum | cut -d' ' -f1)
+# rustup installs cargo here; a login shell has it on PATH, make's may not.
+export PATH := $(HOME)/.cargo/bin:$(PATH)
 
 # Simulated day for `make run`: simulated seconds per wall second (2880 = a day in 30 s).
 RUN_SPEED ?= 2880
@@ -27,7 +32,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@rm -f $(VENV)/.installed-* && touch $@
 
-install: $(STAMP) ## create .venv and install chargewatch with its dev tools
+$(NATIVE_STAMP): $(STAMP) $(NATIVE_SRC)
+	@command -v cargo >/dev/null || { echo "native/ needs Rust's cargo (https://rustup.rs)"; exit 1; }
+	$(BIN)/python -m pip install --quiet ./native
+	@rm -f $(VENV)/.native-* && touch $@
+
+install: $(STAMP) $(NATIVE_STAMP) ## create .venv and install chargewatch (with its compiled fast path) and its dev tools
 
 kafka-jars: ## fetch the Kafka broker jars from Maven Central (cached)
 	@bash deploy/kafka.sh fetch
@@ -66,4 +76,4 @@ down: ## stop the project's Kafka broker
 	@bash deploy/kafka.sh down
 
 clean: down ## remove local state (var/) and caches, keeps .venv
-	rm -rf var .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf var .pytest_cache .mypy_cache .ruff_cache .hypothesis native/target

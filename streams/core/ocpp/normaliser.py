@@ -17,12 +17,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import msgspec
+
 from chargewatch.errors import ConfigurationError
 from streams.core.events import Event, Sample
 from streams.core.ocpp import v16, v201
+from streams.core.ocpp.compiled import project_meter_values_v16
 from streams.core.ocpp.context import StationContext
 from streams.core.ocpp.emit import Handler, Message, Normalised, Out, epoch_ms, utc
-from streams.core.ocpp.envelope import OcppEnvelope, decode_envelope
+from streams.core.ocpp.envelope import NULL, OcppEnvelope, decode_envelope
 from streams.core.ocpp.errors import UnknownVersionError
 from streams.core.ocpp.privacy import TokenPseudonymiser
 from streams.core.ocpp.registry import SUPPORTED_VERSIONS, SchemaRegistry
@@ -33,6 +36,9 @@ _HANDLERS: dict[tuple[str, str], Handler] = {
     **{("1.6", action): handler for action, handler in v16.HANDLERS.items()},
     **{("2.0.1", action): handler for action, handler in v201.HANDLERS.items()},
 }
+_NO_ANSWER = (NULL, msgspec.Raw(b"{}"))
+"""The responses a MeterValues.conf can have (it has no fields): the compiled
+path takes a request only with one of these, so the response needs no check."""
 
 
 class OcppNormaliser:
@@ -42,6 +48,8 @@ class OcppNormaliser:
     passes ``{"k1": settings.privacy.token_hmac_key}`` as bytes); new pseudonyms
     use ``active_key_id``, the others are still recognised (key rotation).
     ``default_tenant`` is used when an envelope has no ``tenant``.
+    ``compiled=False`` keeps :meth:`normalise_compact` off the compiled fast
+    path (``streams.core.ocpp.compiled``; tests compare the two).
     """
 
     def __init__(
@@ -51,12 +59,14 @@ class OcppNormaliser:
         default_tenant: str = "default",
         *,
         registry: SchemaRegistry | None = None,
+        compiled: bool = True,
     ) -> None:
         if not 1 <= len(default_tenant) <= 64:
             raise ConfigurationError("default tenant must be 1..64 characters")
         self._tokens = TokenPseudonymiser(hmac_keys, active_key_id)
         self._registry = registry or SchemaRegistry()
         self._tenant = default_tenant
+        self._project = project_meter_values_v16 if compiled else None
 
     def __repr__(self) -> str:
         return f"OcppNormaliser(tenant={self._tenant!r}, tokens={self._tokens!r})"
@@ -64,6 +74,11 @@ class OcppNormaliser:
     @property
     def registry(self) -> SchemaRegistry:
         return self._registry
+
+    @property
+    def compiled(self) -> bool:
+        """Whether :meth:`normalise_compact` takes the compiled fast path."""
+        return self._project is not None
 
     def normalise(self, raw: bytes | str, context: StationContext) -> list[Event]:
         """Events from one raw ``ocpp.messages`` value (JSON bytes)."""
@@ -89,6 +104,20 @@ class OcppNormaliser:
         flags given as values (``streams.core.events.Sample``, for
         ``Stitcher.apply_sample``) instead of events: the worker's and the
         replay's path. The other events are the same, ids included."""
+        project = self._project
+        if (
+            project is not None
+            and envelope.action == "MeterValues"
+            and envelope.ocpp_version == "1.6"
+            and envelope.response in _NO_ANSWER
+        ):
+            projected = project(envelope.request)
+            if projected is not None:
+                done = v16.meter_values_projected(
+                    projected, context, envelope.tenant or self._tenant, envelope.station_id
+                )
+                if done is not None:
+                    return done
         out = self._run(envelope, context, compact=True)
         return out.events, out.times
 
