@@ -20,6 +20,7 @@ from typing import Any
 
 from streams.core.events import MeterSample, decode_event, encode_event
 from streams.core.ocpp import StationContext, decode_envelope
+from streams.core.ocpp.compiled import project_meter_values_v16
 from tests.fixtures.ocpp.scenarios import envelope, normaliser
 
 ENERGY = "Energy.Active.Import.Register"
@@ -134,11 +135,22 @@ def measure(number: int = 2000) -> dict[str, float]:
             out[name] = _best_us(partial(norm.normalise, raw, context), number)
     raw = msgs["1.6 MeterValues, energy+power+SoC"]
     env = decode_envelope(raw)
+    # The worker's and the replay's path: samples as values, through the
+    # compiled fast path when it is built (streams/core/ocpp/compiled.py).
+    label = "compiled" if norm.compiled else "NOT compiled: native/ not built"
+    out[f"  the same, as the worker runs it ({label})"] = _best_us(
+        lambda: norm.normalise_compact(decode_envelope(raw), context), number
+    )
     out["  envelope decode"] = _best_us(lambda: decode_envelope(raw), number)
     registry = norm.registry
     out["  schema validation (msgspec-compiled)"] = _best_us(
         lambda: registry.decode("1.6", "MeterValues", "request", env.request), number
     )
+    if project_meter_values_v16 is not None:
+        project = project_meter_values_v16
+        out["  schema validation + readings (native/, compiled)"] = _best_us(
+            lambda: project(env.request), number
+        )
     out.update(_other_validators(json.loads(raw)["request"], number))
     event = MeterSample(
         event_id="e1",
