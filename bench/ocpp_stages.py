@@ -138,7 +138,7 @@ def measure(number: int = 2000) -> dict[str, float]:
     # The worker's and the replay's path: samples as values, through the
     # compiled fast path when it is built (streams/core/ocpp/compiled.py).
     label = "compiled" if norm.compiled else "NOT compiled: native/ not built"
-    out[f"  the same, as the worker runs it ({label})"] = _best_us(
+    out[f"  1.6 MeterValues as the worker runs it ({label})"] = _best_us(
         lambda: norm.normalise_compact(decode_envelope(raw), context), number
     )
     out["  envelope decode"] = _best_us(lambda: decode_envelope(raw), number)
