@@ -276,29 +276,37 @@ fn epoch_ms(text: &str) -> Option<i64> {
     Some(seconds * 1000 + i64::from(millis))
 }
 
-/// `meter._text_number(text, exponent)` for plain ASCII fixed-point text:
-/// `Some(Some(n))` a usable number, `Some(None)` unusable (above `MAX`),
-/// `None` defer (any other text, which Python parses with `Decimal`).
-fn fixed_point(text: &str, exponent: u32) -> Option<Option<u64>> {
+/// `(digits, decimals)` of plain ASCII fixed-point text of at most `max_digits`
+/// digits (`"12.5"` -> `(125, 1)`, also `".5"` and `"5."`), the split Python's
+/// `meter` module makes at the first dot; `None` for any other text.
+fn fixed_digits(text: &str, max_digits: usize) -> Option<(u128, u32)> {
     let b = text.as_bytes();
-    if b.len() >= 24 {
-        return None;
-    }
     let (whole, fraction) = match b.iter().position(|&c| c == b'.') {
         Some(dot) => (&b[..dot], &b[dot + 1..]),
         None => (b, &b[b.len()..]),
     };
-    if whole.is_empty() && fraction.is_empty() {
+    let count = whole.len() + fraction.len();
+    if count == 0 || count > max_digits {
         return None;
     }
-    let mut digits: u128 = 0;
+    let mut digits: u128 = 0; // up to 30 digits: below u128's 38
     for &c in whole.iter().chain(fraction) {
         if !c.is_ascii_digit() {
             return None;
         }
         digits = digits * 10 + u128::from(c - b'0');
     }
-    let decimals = fraction.len() as u32;
+    Some((digits, fraction.len() as u32))
+}
+
+/// `meter._text_number(text, exponent)` for plain ASCII fixed-point text:
+/// `Some(Some(n))` a usable number, `Some(None)` unusable (above `MAX`),
+/// `None` defer (any other text, which Python parses with `Decimal`).
+fn fixed_point(text: &str, exponent: u32) -> Option<Option<u64>> {
+    if text.len() >= 24 {
+        return None;
+    }
+    let (digits, decimals) = fixed_digits(text, 23)?;
     let result = if decimals > exponent {
         let divisor = 10u128.pow(decimals - exponent);
         let (quotient, remainder) = (digits / divisor, digits % divisor);
@@ -315,29 +323,14 @@ fn fixed_point(text: &str, exponent: u32) -> Option<Option<u64>> {
 /// here is the same correctly rounded IEEE division, because both operands are
 /// exact doubles (digits below 2^53, at most 22 decimals); beyond that, defer.
 fn soc(text: &str) -> Option<Option<f64>> {
-    let b = text.as_bytes();
-    let (whole, fraction) = match b.iter().position(|&c| c == b'.') {
-        Some(dot) => (&b[..dot], &b[dot + 1..]),
-        None => (b, &b[b.len()..]),
-    };
-    let count = whole.len() + fraction.len();
-    if count == 0 || count > 30 || fraction.len() > 22 {
-        return None;
-    }
-    let mut digits: u128 = 0;
-    for &c in whole.iter().chain(fraction) {
-        if !c.is_ascii_digit() {
-            return None;
-        }
-        digits = digits * 10 + u128::from(c - b'0');
-    }
-    if digits >= 1 << 53 {
+    let (digits, decimals) = fixed_digits(text, 30)?;
+    if digits >= 1 << 53 || decimals > 22 {
         return None;
     }
     #[allow(clippy::cast_precision_loss)] // exact: below 2^53
     let mut value = digits as f64;
-    if !fraction.is_empty() {
-        value /= 10f64.powi(fraction.len() as i32); // 10^22 and below are exact doubles
+    if decimals > 0 {
+        value /= 10f64.powi(decimals as i32); // 10^22 and below are exact doubles
     }
     Some(if value <= 100.0 { Some(value) } else { None })
 }
