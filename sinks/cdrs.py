@@ -27,7 +27,7 @@ def decode_cdr(raw: bytes) -> Cdr:
     try:
         # Parsed with Decimal numbers: money never goes through float.
         return Cdr.model_validate(load_ocpi_json(raw))
-    except (ValidationError, ValueError) as exc:
+    except (ValidationError, ValueError, TypeError) as exc:  # TypeError: a tombstone (None)
         raise DecodeError(f"not an OCPI CDR: {str(exc)[:300]}") from exc
 
 

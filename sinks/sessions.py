@@ -31,6 +31,8 @@ def decode_record(raw: bytes) -> SessionOut:
         return _decoder.decode(raw)
     except msgspec.DecodeError as exc:
         raise DecodeError(str(exc)) from exc
+    except TypeError as exc:  # a record without a value (a Kafka tombstone): None
+        raise DecodeError(f"no JSON value ({exc})") from exc
 
 
 def _row(record: SessionOut) -> list[Any]:

@@ -113,6 +113,8 @@ def decode_event(raw: bytes | str) -> Event:
         raise DecodeError(str(exc)) from exc
     except UnicodeDecodeError as exc:  # msgspec lets invalid UTF-8 in strings through
         raise DecodeError(f"invalid UTF-8: {exc.reason}") from exc
+    except TypeError as exc:  # a record without a value (a Kafka tombstone): None
+        raise DecodeError(f"no JSON value ({exc})") from exc
     return event
 
 

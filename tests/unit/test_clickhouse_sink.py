@@ -8,6 +8,7 @@ import msgspec
 import pytest
 
 from chargewatch.errors import DecodeError
+from sinks.cdrs import decode_cdr
 from sinks.clickhouse import migrate, migrations
 from sinks.sessions import decode_record, insert_sessions
 from streams.core import Stitcher
@@ -52,3 +53,7 @@ def test_sink_decoding_rejects_what_is_not_a_session_record() -> None:
         decode_record(b'{"session_id": "x"}')
     with pytest.raises(DecodeError):
         decode_record(msgspec.json.encode({"oops": 1}))
+    with pytest.raises(DecodeError):
+        decode_record(None)  # type: ignore[arg-type] # a tombstone on the sessions topic
+    with pytest.raises(DecodeError):
+        decode_cdr(None)  # type: ignore[arg-type] # ... and on the CDR topic

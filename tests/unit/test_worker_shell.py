@@ -34,7 +34,7 @@ class FakeTable:
 
 @dataclass
 class Message:
-    value: bytes
+    value: bytes | None
     partition: int = 3
     offset: int = 0
     topic: str = "chargewatch.events"
@@ -100,6 +100,22 @@ def test_bad_input_goes_to_the_dead_letter_topic_with_its_reason() -> None:
     assert (letter["source_topic"], letter["source_partition"], letter["source_offset"]) == (
         "chargewatch.events", 3, 7
     )  # fmt: skip
+
+
+def test_a_record_without_a_value_is_dead_lettered_not_a_crash() -> None:
+    """A tombstone (null value) on either input topic: a producer's mistake, or
+    a compaction marker. It must not stop the partition."""
+    worker, _, dead = shell(FakeTable(), scenarios.normaliser(), tenant=scenarios.TENANT)
+    worker.handle(Message(None, offset=5))
+    values = [scenarios.raw(m) for m in scenarios.messages("v16_session")]
+    batch = [Message(v, offset=i, topic="chargewatch.ocpp") for i, v in enumerate(values)]
+    batch.insert(2, Message(None, offset=50, topic="chargewatch.ocpp"))
+    worker.handle_ocpp_batch(3, batch)
+    letters = [json.loads(value) for _, value in dead.sent]
+    assert [(d["reason"], d["source_offset"], d["value_b64"]) for d in letters] == [
+        ("decode_error", 5, ""), ("bad_json", 50, "")
+    ]  # fmt: skip
+    assert worker.stitcher.get(next(iter(worker.stitcher)).session_id).closed  # the rest stitched
 
 
 def test_an_ocpp_batch_stitches_like_one_message_at_a_time_and_rejects_only_the_bad_one() -> None:

@@ -60,6 +60,9 @@ def decode_envelope(raw: bytes | str) -> OcppEnvelope:
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         # msgspec raises UnicodeDecodeError (not a DecodeError) for invalid UTF-8.
         raise BadJsonError(f"ocpp envelope: {exc}") from exc
+    except TypeError as exc:
+        # A record without a value (a Kafka tombstone) reaches us as None.
+        raise BadJsonError(f"ocpp envelope: no JSON value ({exc})") from exc
     return envelope
 
 
