@@ -92,20 +92,26 @@ def _charging_ms(states: list[tuple[int, int, str]], start: int, end: int) -> in
 
 
 def _missing_seqs(state: SessionState) -> tuple[bool | None, list[int]]:
-    """Whether every seqNo from the start's to the stop's was seen (2.0.1)."""
+    """Whether every seqNo from the start's to the stop's was seen (2.0.1), and the
+    first ``MAX_MISSING_SEQ`` missing ones. Only those are listed: a charger can
+    send any seqNo, and a stop at 4,000,000,000 must not list four billion."""
     if state.start_seq is None or state.stop_seq is None or not state.seqs:
         return None, []
     missing: list[int] = []
-    expected = state.start_seq
-    for lo, hi in state.seqs:
+    complete = True
+    expected, stop = state.start_seq, state.stop_seq
+    for lo, hi in [*state.seqs, (stop + 1, stop + 1)]:  # the last: the gap before the stop
         if hi < expected:
             continue
-        if lo > state.stop_seq:
+        end = min(lo, stop + 1)  # [expected, end) was not seen
+        if end > expected:
+            complete = False
+            room = MAX_MISSING_SEQ - len(missing)
+            missing.extend(range(expected, min(end, expected + room)))
+        if lo > stop:
             break
-        missing.extend(range(expected, min(lo, state.stop_seq + 1)))
         expected = max(expected, hi + 1)
-    missing.extend(range(expected, state.stop_seq + 1))
-    return not missing, missing[:MAX_MISSING_SEQ]
+    return complete, missing
 
 
 def _status(state: SessionState) -> str:

@@ -172,6 +172,25 @@ def test_seq_completeness_lists_the_missing_seqnos() -> None:
     assert unknown["seq_complete"] is None
 
 
+def test_a_stop_seqno_far_ahead_lists_only_the_first_missing_ones() -> None:
+    """Found by the OCPP fuzz test: every missing seqNo was listed before the first
+    50 were kept, so a charger's glitch (a stop at seqNo 4,000,000,000) took the
+    worker's memory. Ten million here, with the memory it may take bounded."""
+    import tracemalloc
+
+    events = [started("b", 0, seq=0), sample("b", 60, 1_001, seq=1)]
+    events.append(stopped("b", 120, meter=1_002, seq=10_000_000))
+    tracemalloc.start()
+    try:
+        record = final_records(events)["b"]
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert record["seq_complete"] is False
+    assert record["missing_seq"] == list(range(2, 52))
+    assert peak < 5_000_000, peak  # listing them all: hundreds of megabytes
+
+
 def test_late_event_beyond_the_close_produces_exactly_one_correction() -> None:
     stitcher = Stitcher(update_interval_s=300, allowed_lateness_s=LATENESS_S)
     events = [
