@@ -35,7 +35,9 @@ from chargewatch.errors import ConfigurationError, InputError, ReplayJobError
 from chargewatch.settings import PricingSettings, WorkerSettings
 from streams.config import stitcher_for
 from streams.core import SessionOut, decode_event
+from streams.core.events import Event, Sample
 from streams.core.ocpp import OcppEnvelope, OcppNormaliser, decode_envelope
+from streams.core.ocpp.compiled import ProjectedEnvelope
 from streams.core.partition import partition_of
 from streams.core.state import event_ms
 from streams.core.stitcher import Stitcher
@@ -176,6 +178,7 @@ class _Replayer:
         self._where: dict[str, int] = {}  # station -> partition, computed once per station
         self._reports_undecodable = 0 in self._partitions
         self._ocpp: OcppIngest | None = None
+        self._project: Callable[[bytes], ProjectedEnvelope | None] | None = None
         self._started = False
         # Event time advances far faster in a replay than in the worker's wall-clock
         # ticks; silence is never judged finer than the minimum stall time anyway.
@@ -195,6 +198,7 @@ class _Replayer:
                     "as the live path, so the token pseudonyms match)"
                 )
             self._ocpp = OcppIngest(self._options.normaliser, {}, self._options.worker.tenant)
+            self._project = self._options.normaliser.project_value
 
     def _partition(self, station: str) -> _Partition | None:
         p = self._where.get(station)
@@ -207,6 +211,18 @@ class _Replayer:
         if not self._started:
             self._start(line)
         ocpp = self._ocpp
+        # Most OCPP lines are a 1.6 MeterValues the compiled path takes whole,
+        # without the envelope decode (as the worker does).
+        project = self._project
+        if project is not None and (projected := project(line)) is not None:
+            part = self._partition(projected[0])
+            if part is None:
+                return  # another process's
+            assert ocpp is not None
+            timed = ocpp.normalise_projected(projected, 0)
+            if timed is not None:
+                self._stitch(part, *timed)
+                return
         try:
             decoded = decode_envelope(line) if ocpp is not None else decode_event(line)
         except InputError as exc:
@@ -226,6 +242,11 @@ class _Replayer:
         except InputError as exc:
             self.rejected.append((number, f"{exc.reason}: {exc}"))
             return
+        self._stitch(part, batch, times)
+
+    def _stitch(self, part: _Partition, batch: list[Event | Sample], times: list[int]) -> None:
+        """Fold a line's events into its partition's stitcher, in order, judging
+        silence every tick of the partition's event time."""
         self.events += len(batch)
         stitcher, order, watermark = part.stitcher, part.order, part.watermark
         for event, ms in zip(batch, times, strict=True):

@@ -6,3 +6,10 @@ Row = tuple[int, int | None, int | None, float | None]
 def meter_values_v16(request: Buffer) -> tuple[int, int | None, list[Row]] | None:
     """(connector_id, transaction_id, rows) of a valid OCPP 1.6 MeterValues
     request in the compiled subset, or None to let Python decide."""
+
+def meter_values_envelope_v16(
+    value: object,
+) -> tuple[str, str | None, int, int | None, list[Row]] | None:
+    """(station_id, tenant, connector_id, transaction_id, rows) of an
+    ocpp.messages value (bytes) holding a valid OCPP 1.6 MeterValues in the
+    compiled subset, or None to let Python decide."""

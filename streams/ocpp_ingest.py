@@ -22,6 +22,7 @@ from chargewatch.errors import ConfigurationError, InputError
 from chargewatch.settings import PrivacySettings
 from streams.core.events import Event, Sample
 from streams.core.ocpp import OcppEnvelope, OcppNormaliser, StationContext, decode_envelope
+from streams.core.ocpp.compiled import ProjectedEnvelope
 
 __all__ = ["OcppIngest", "normaliser_for"]
 
@@ -61,6 +62,18 @@ class OcppIngest:
         self._dirty[partition].add(key)
         return timed
 
+    def normalise_projected(
+        self, projected: ProjectedEnvelope, partition: int
+    ) -> tuple[list[Event | Sample], list[int]] | None:
+        """:meth:`normalise_decoded` of a value the normaliser's ``project_value``
+        projected; ``None`` when it needs decoding after all (nothing changed)."""
+        key = f"{_PREFIX}{projected[1] or self._tenant}|{projected[0]}"
+        context = self._contexts.get(key) or self._context(key)
+        timed = self._normaliser.normalise_projected(projected, context)
+        if timed is not None:
+            self._dirty[partition].add(key)
+        return timed
+
     def normalise_batch(
         self, records: Iterable[Any], partition: int, reject: Callable[[InputError, Any], None]
     ) -> tuple[list[Event | Sample], list[int], int]:
@@ -73,10 +86,25 @@ class OcppIngest:
         times: list[int] = []
         used = 0
         contexts, dirty = self._contexts, self._dirty[partition]
-        normalise, tenant = self._normaliser.normalise_compact, self._tenant
+        normaliser, tenant = self._normaliser, self._tenant
+        normalise, project = normaliser.normalise_compact, normaliser.project_value
+        normalise_projected = normaliser.normalise_projected
         for record in records:
+            value = record.value
+            # Most values are a 1.6 MeterValues the compiled path takes whole:
+            # no envelope decode then. It returns None for the rest.
+            if project is not None and (projected := project(value)) is not None:
+                key = f"{_PREFIX}{projected[1] or tenant}|{projected[0]}"
+                context = contexts.get(key) or self._context(key)
+                timed = normalise_projected(projected, context)
+                if timed is not None:
+                    dirty.add(key)
+                    events += timed[0]
+                    times += timed[1]
+                    used += 1
+                    continue
             try:
-                envelope = decode_envelope(record.value)
+                envelope = decode_envelope(value)
                 key = f"{_PREFIX}{envelope.tenant or tenant}|{envelope.station_id}"
                 context = contexts.get(key) or self._context(key)
                 some, their_times = normalise(envelope, context)

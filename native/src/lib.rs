@@ -14,18 +14,30 @@
 //!   written out below; then it returns what the Python path computes:
 //!   `(connector_id, transaction_id or None, [(epoch_ms, energy_wh, power_w, soc), ...])`,
 //!   one row per meterValue that reports energy, power or SoC.
-//! * It never accepts a request that the Python path rejects, and never gives a
-//!   different reading. Deferring is always safe: Python then decodes the
-//!   request again and gives the precise result or dead-letter reason.
+//! * `meter_values_envelope_v16(value)` does the same for a whole
+//!   `ocpp.messages` value (bytes), its envelope checked as Python's
+//!   `decode_envelope` checks it, and returns the station id and tenant too;
+//!   `None` for every other action and version. The worker and the replay try
+//!   it first, and skip the envelope decode for the values it takes.
+//! * Neither accepts what the Python path rejects, nor gives a different
+//!   reading. Deferring is always safe: Python then decodes the value again and
+//!   gives the precise result or dead-letter reason.
 //!
-//! Deferred (Python handles them): JSON strings with escapes, timestamps other
+//! Deferred (Python handles them): JSON strings with escapes, an array where
+//! the schema has an object (serde's derived structs would take it), timestamps other
 //! than `YYYY-MM-DDTHH:MM:SS[.fff](Z|+HH:MM|-HH:MM)`, values that are not plain
 //! ASCII fixed-point text (signs, exponents, 24 characters or more), an SoC that
 //! is not plain fixed-point text, and energy or power read at a phase or at a location other
 //! than the Outlet (those need the phase and location rules of `_combine`).
 
+use std::fmt;
+use std::marker::PhantomData;
+
 use pyo3::buffer::PyBuffer;
 use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+use serde::de::value::MapAccessDeserializer;
+use serde::de::{MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
 /// `streams.core.ocpp.meter._MAX`: larger readings are not usable.
@@ -39,6 +51,28 @@ where
     T: Deserialize<'de>,
 {
     T::deserialize(deserializer).map(Some)
+}
+
+/// A JSON object decoded as `T`. serde's derived structs also take a JSON array
+/// of their fields in order; the schemas say object, and Python rejects an array.
+struct Obj<T>(T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Obj<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ObjectOnly<T>(PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for ObjectOnly<T> {
+            type Value = T;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+                T::deserialize(MapAccessDeserializer::new(map))
+            }
+        }
+        deserializer
+            .deserialize_map(ObjectOnly(PhantomData))
+            .map(Obj)
+    }
 }
 
 // The schema's enums. Values we do not distinguish share a variant through
@@ -172,7 +206,7 @@ struct SampledValue<'a> {
 struct MeterValue<'a> {
     timestamp: &'a str,
     #[serde(borrow, rename = "sampledValue")]
-    sampled_value: Vec<SampledValue<'a>>,
+    sampled_value: Vec<Obj<SampledValue<'a>>>,
 }
 
 #[derive(Deserialize)]
@@ -183,7 +217,35 @@ struct Request<'a> {
     #[serde(rename = "transactionId", default, deserialize_with = "present")]
     transaction_id: Option<i64>,
     #[serde(borrow, rename = "meterValue")]
-    meter_value: Vec<MeterValue<'a>>,
+    meter_value: Vec<Obj<MeterValue<'a>>>,
+}
+
+/// A `MeterValues.conf`: it has no fields.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NoFields {}
+
+/// `streams.core.ocpp.envelope.OcppEnvelope` (the `ocpp.messages` contract) of
+/// a 1.6 MeterValues: its request decoded, not kept raw, and its response absent,
+/// `null` or `{}`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Envelope<'a> {
+    station_id: &'a str,
+    ocpp_version: &'a str,
+    message_id: &'a str,
+    action: &'a str,
+    received_at: &'a str,
+    #[serde(borrow)]
+    request: Obj<Request<'a>>,
+    // Only checked: a MeterValues.conf says nothing the projection needs.
+    #[serde(default)]
+    #[allow(dead_code)]
+    response: Option<Obj<NoFields>>,
+    #[serde(borrow, default)]
+    tenant: Option<&'a str>,
+    #[serde(default, deserialize_with = "present")]
+    schema_version: Option<u8>,
 }
 
 /// One meterValue's reading: (epoch ms, Wh, W, SoC percent).
@@ -224,7 +286,12 @@ fn days_in_month(year: i64, month: u32) -> u32 {
 /// offset never carries a time outside what Python's datetime holds.
 fn epoch_ms(text: &str) -> Option<i64> {
     let b = text.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':'
+    if b.len() < 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b'T'
+        || b[13] != b':'
+        || b[16] != b':'
     {
         return None;
     }
@@ -244,7 +311,10 @@ fn epoch_ms(text: &str) -> Option<i64> {
     let mut at = 19;
     let mut millis = 0u32;
     if b[at] == b'.' {
-        let digits = b[at + 1..].iter().take_while(|c| c.is_ascii_digit()).count();
+        let digits = b[at + 1..]
+            .iter()
+            .take_while(|c| c.is_ascii_digit())
+            .count();
         if !(1..=3).contains(&digits) {
             return None; // sub-ms precision: Python rounds a float, leave it to Python
         }
@@ -314,7 +384,11 @@ fn fixed_point(text: &str, exponent: u32) -> Option<Option<u64>> {
     } else {
         digits * 10u128.pow(exponent - decimals)
     };
-    Some(if result <= MAX { Some(result as u64) } else { None })
+    Some(if result <= MAX {
+        Some(result as u64)
+    } else {
+        None
+    })
 }
 
 /// `meter._soc(text, 0)`: `Some(Some(percent))`, `Some(None)` unusable (above
@@ -342,9 +416,9 @@ enum Kind {
 }
 
 /// `meter.reading_v16` of one meterValue; `None` defers.
-fn reading(sampled: &[SampledValue<'_>]) -> Option<(Option<u64>, Option<u64>, Option<f64>)> {
+fn reading(sampled: &[Obj<SampledValue<'_>>]) -> Option<(Option<u64>, Option<u64>, Option<f64>)> {
     let (mut energy, mut power, mut state_of_charge) = (None::<u64>, None::<u64>, None::<f64>);
-    for sv in sampled {
+    for Obj(sv) in sampled {
         let kind = match (sv.measurand, sv.unit) {
             (None | Some(Measurand::Energy), None | Some(Unit::Wh)) => Kind::Energy(0),
             (None | Some(Measurand::Energy), Some(Unit::kWh)) => Kind::Energy(3),
@@ -380,13 +454,12 @@ fn reading(sampled: &[SampledValue<'_>]) -> Option<(Option<u64>, Option<u64>, Op
 
 type Projected = (i64, Option<i64>, Vec<Row>);
 
-fn project(raw: &[u8]) -> Option<Projected> {
-    let request: Request<'_> = serde_json::from_slice(raw).ok()?;
+fn project(request: &Request<'_>) -> Option<Projected> {
     if request.meter_value.is_empty() {
         return None; // minItems 1
     }
     let mut rows = Vec::with_capacity(request.meter_value.len());
-    for mv in &request.meter_value {
+    for Obj(mv) in &request.meter_value {
         if mv.sampled_value.is_empty() {
             return None; // minItems 1
         }
@@ -402,7 +475,7 @@ fn project(raw: &[u8]) -> Option<Projected> {
 /// The projection of one OCPP 1.6 MeterValues request (JSON bytes or any
 /// buffer, such as `msgspec.Raw`), or `None` to let Python decide.
 #[pyfunction]
-fn meter_values_v16(py: Python<'_>, request: &Bound<'_, PyAny>) -> PyResult<Option<Projected>> {
+fn meter_values_v16(request: &Bound<'_, PyAny>) -> PyResult<Option<Projected>> {
     let buffer = PyBuffer::<u8>::get(request)?;
     if !buffer.is_c_contiguous() {
         return Ok(None);
@@ -410,15 +483,56 @@ fn meter_values_v16(py: Python<'_>, request: &Bound<'_, PyAny>) -> PyResult<Opti
     // SAFETY: the buffer is C-contiguous, of u8, and held (so neither freed nor
     // resized) until `buffer` drops at the end of this function; the GIL is
     // held throughout, so no Python code can write to it meanwhile.
-    let raw = unsafe { std::slice::from_raw_parts(buffer.buf_ptr() as *const u8, buffer.len_bytes()) };
-    let projected = project(raw);
+    let raw =
+        unsafe { std::slice::from_raw_parts(buffer.buf_ptr() as *const u8, buffer.len_bytes()) };
+    let projected = serde_json::from_slice::<Obj<Request<'_>>>(raw)
+        .ok()
+        .and_then(|Obj(request)| project(&request));
     drop(buffer);
-    let _ = py;
     Ok(projected)
+}
+
+/// `msgspec.Meta(min_length=1, max_length=64)` of the envelope's ids: code points.
+fn id64(text: &str) -> bool {
+    !text.is_empty() && (text.len() <= 64 || text.chars().count() <= 64)
+}
+
+/// `(station_id, tenant or None, connector_id, transaction_id or None, rows)`.
+type ProjectedEnvelope = (String, Option<String>, i64, Option<i64>, Vec<Row>);
+
+/// The projection of a whole `ocpp.messages` value, when it is a valid 1.6
+/// MeterValues envelope in the compiled subset; `None` to let Python decode it
+/// (every other action and version, and every case `meter_values_v16` defers).
+/// The envelope is checked as `decode_envelope` checks it; its `received_at`
+/// only in the shape of the meterValue times (a subset of what it accepts).
+#[pyfunction]
+fn meter_values_envelope_v16(value: &Bound<'_, PyAny>) -> Option<ProjectedEnvelope> {
+    // Anything but bytes (a tombstone's None, too) is Python's to decide.
+    let value = value.cast::<PyBytes>().ok()?.as_bytes();
+    let envelope: Envelope<'_> = serde_json::from_slice(value).ok()?;
+    if envelope.action != "MeterValues"
+        || envelope.ocpp_version != "1.6"
+        || !id64(envelope.station_id)
+        || !id64(envelope.message_id)
+        || !envelope.tenant.is_none_or(id64)
+        || envelope.schema_version.is_some_and(|version| version != 1)
+        || epoch_ms(envelope.received_at).is_none()
+    {
+        return None;
+    }
+    let (connector, transaction, rows) = project(&envelope.request.0)?;
+    Some((
+        envelope.station_id.to_owned(),
+        envelope.tenant.map(str::to_owned),
+        connector,
+        transaction,
+        rows,
+    ))
 }
 
 #[pymodule]
 fn chargewatch_native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(meter_values_v16, module)?)?;
+    module.add_function(wrap_pyfunction!(meter_values_envelope_v16, module)?)?;
     Ok(())
 }

@@ -11,7 +11,7 @@ and a few readable examples.
 from __future__ import annotations
 
 import json
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -24,11 +24,15 @@ from chargewatch.datasets import acn_office001, sap_labs_france
 from chargewatch.simulator import SimConfig, simulate
 from chargewatch.simulator.ocpp_log import ocpp_envelopes
 from streams.core.ocpp import OcppNormaliser, StationContext, decode_envelope
-from streams.core.ocpp.compiled import project_meter_values_v16
+from streams.core.ocpp.compiled import (
+    project_envelope_meter_values_v16,
+    project_meter_values_v16,
+)
 from streams.core.ocpp.emit import epoch_ms, utc
 from streams.core.ocpp.errors import OcppInputError
 from streams.core.ocpp.meter import reading_v16
 from streams.core.ocpp.registry import SchemaRegistry
+from streams.ocpp_ingest import OcppIngest
 from tests.fixtures.ocpp.scenarios import KEY, SCENARIOS, TENANT, messages, raw
 
 REGISTRY = SchemaRegistry()
@@ -201,6 +205,8 @@ def _sampled_values(draw: st.DrawFn) -> dict[str, Any]:
         sv[name] = _rarely(draw, st.sampled_from(choices), st.sampled_from([*INVALID, None]))
     if _one_in(draw, 40):
         sv["signedMeterValue"] = "x"  # not in the schema
+    if _one_in(draw, 40):
+        return list(sv.values())  # type: ignore[return-value] # an array, not an object
     return sv
 
 
@@ -228,6 +234,8 @@ def _requests(draw: st.DrawFn) -> dict[str, Any]:
         )
     if _one_in(draw, 40):
         del request[draw(st.sampled_from(["connectorId", "meterValue"]))]
+    if request.get("meterValue") and _one_in(draw, 40):
+        request["meterValue"][0] = list(request["meterValue"][0].values())  # an array
     return request
 
 
@@ -268,6 +276,23 @@ def test_mutated_bytes_never_make_the_compiled_path_disagree(old: bytes, new: by
     assert mutated != base
     _agrees(mutated)
     _agrees(mutated + b"x")  # trailing garbage: invalid JSON for both
+
+
+_AS_ARRAYS = [
+    b'[1, 7, [{"timestamp": "2026-05-04T00:09:20Z", "sampledValue": [{"value": "2556563"}]}]]',
+    b'{"connectorId": 1, "transactionId": 7, "meterValue": [["2026-05-04T00:09:20Z", '
+    b'[{"value": "2556563"}]]]}',
+    b'{"connectorId": 1, "transactionId": 7, "meterValue": [{"timestamp": '
+    b'"2026-05-04T00:09:20Z", "sampledValue": [["2556563"]]}]}',
+]
+
+
+@pytest.mark.parametrize("request_json", _AS_ARRAYS)
+def test_an_array_in_place_of_an_object_is_never_taken(request_json: bytes) -> None:
+    """serde's derived structs also decode an array of their fields in order; the
+    schema (and Python) says object. An early build took all three."""
+    assert isinstance(_python(request_json), OcppInputError)
+    assert _project(request_json) is None
 
 
 # -- readable examples ------------------------------------------------------------------
@@ -320,6 +345,159 @@ def test_readings_nobody_can_use_leave_no_row() -> None:
     assert _agrees(_one("1000000000000001")) == (2, 9, [])  # above the contract's maximum
 
 
+# -- whole ocpp.messages values ---------------------------------------------------------
+
+
+def _project_value(value: bytes) -> Any:
+    assert project_envelope_meter_values_v16 is not None, "make install builds native/"
+    return project_envelope_meter_values_v16(value)
+
+
+def _python_value(value: bytes) -> Any:
+    """What the Python path makes of a value: the projection, the error, or
+    ``"other"`` for a valid envelope of another message."""
+    try:
+        envelope = decode_envelope(value)
+    except OcppInputError as exc:
+        return exc
+    if (envelope.ocpp_version, envelope.action) != ("1.6", "MeterValues"):
+        return "other"
+    if envelope.has_response:
+        try:
+            REGISTRY.decode("1.6", "MeterValues", "response", envelope.response)
+        except OcppInputError as exc:
+            return exc
+    request = _python(bytes(envelope.request))
+    if isinstance(request, OcppInputError):
+        return request
+    return (envelope.station_id, envelope.tenant, *request)
+
+
+def _value_agrees(value: bytes) -> Any:
+    """The contract for a whole value: deferred, or exactly Python's projection."""
+    compiled = _project_value(value)
+    if compiled is not None:
+        python = _python_value(value)
+        assert compiled == python, value
+        assert [type(row[3]) for row in compiled[4]] == [type(row[3]) for row in python[4]]
+    return compiled
+
+
+_ABSENT = object()
+_IDS = ["CP-0001", "x" * 64, "\u00df" * 64, "\u00e9"]  # 64 characters of 2 bytes each
+_BAD_IDS = ["", "x" * 65, "\u00df" * 65, 7, None]
+_OPTIONAL: list[tuple[str, list[Any], list[Any]]] = [
+    ("response", [_ABSENT, None, {}], [{"currentTime": "x"}, [], "", 0]),
+    ("tenant", [_ABSENT, None, "acme", "t" * 64], ["", "t" * 65, 5]),
+    ("schema_version", [_ABSENT, 1], [2, 1.0, None, True, "1"]),
+]
+
+
+@st.composite
+def _plain_requests(draw: st.DrawFn) -> dict[str, Any]:
+    """A valid request of the usual shape: more than half the generated ones are
+    invalid, and a value's envelope is only compared when its request is valid."""
+    moments = st.datetimes(datetime(2020, 1, 1), datetime(2030, 1, 1), timezones=st.just(UTC))  # noqa: DTZ001 - naive bounds
+    sampled = st.fixed_dictionaries(
+        {"value": _DIGITS, "measurand": st.sampled_from(KEPT), "unit": st.sampled_from(UNITS)}
+    )
+    meter_value = st.fixed_dictionaries(
+        {
+            "timestamp": moments.map(lambda m: m.isoformat(timespec="milliseconds")),
+            "sampledValue": st.lists(sampled, min_size=1, max_size=3),
+        }
+    )
+    return {
+        "connectorId": draw(st.integers(1, 3)),
+        "transactionId": draw(st.integers(0, 2**31)),
+        "meterValue": draw(st.lists(meter_value, min_size=1, max_size=2)),
+    }
+
+
+@st.composite
+def _values(draw: st.DrawFn) -> bytes:
+    """An ocpp.messages value holding a generated MeterValues request, with rare
+    invalid envelope parts, in any key order and spacing."""
+    envelope: dict[str, Any] = {
+        "station_id": _rarely(draw, st.sampled_from(_IDS), st.sampled_from(_BAD_IDS)),
+        "ocpp_version": _rarely(draw, st.just("1.6"), st.sampled_from(["2.0.1", "1.6 ", None])),
+        "message_id": _rarely(draw, st.sampled_from(_IDS), st.sampled_from(_BAD_IDS)),
+        "action": _rarely(
+            draw, st.just("MeterValues"), st.sampled_from(["StatusNotification", "meterValues"])
+        ),
+        "received_at": _rarely(draw, _timestamps(), st.sampled_from([None, 0, ""])),
+        "request": draw(_requests() if _one_in(draw, 3) else _plain_requests()),
+    }
+    for name, valid, invalid in _OPTIONAL:
+        chosen = _rarely(draw, st.sampled_from(valid), st.sampled_from(invalid))
+        if chosen is not _ABSENT:
+            envelope[name] = chosen
+    if _one_in(draw, 40):
+        envelope["partition"] = 3  # not in the contract
+    if _one_in(draw, 40):
+        del envelope[draw(st.sampled_from(sorted(envelope)))]
+    order = draw(st.permutations(sorted(envelope)))
+    spacing = draw(st.sampled_from([(",", ":"), (", ", ": ")]))
+    # ensure_ascii=False: non-ASCII ids as UTF-8 (lengths count characters, not bytes)
+    text = json.dumps(
+        {key: envelope[key] for key in order},
+        separators=spacing,
+        ensure_ascii=draw(st.booleans()),
+    )
+    return text.encode()
+
+
+@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(value=_values())
+def test_a_generated_value_is_deferred_or_projected_as_python_does(value: bytes) -> None:
+    _value_agrees(value)
+
+
+def _value(**changes: Any) -> bytes:
+    envelope = {
+        "station_id": "CP-0001",
+        "ocpp_version": "1.6",
+        "message_id": "m-1",
+        "action": "MeterValues",
+        "received_at": "2026-05-04T00:09:21.000Z",
+        "request": json.loads(_one("12.5", unit="kWh")),
+        "response": {},
+        **changes,
+    }
+    return json.dumps({k: v for k, v in envelope.items() if v is not _ABSENT}).encode()
+
+
+def test_a_value_is_projected_with_its_station_and_tenant() -> None:
+    row = (1777853360500, 12500, None, None)
+    assert _value_agrees(_value()) == ("CP-0001", None, 2, 9, [row])
+    assert _value_agrees(_value(tenant="acme", response=None)) == ("CP-0001", "acme", 2, 9, [row])
+    assert _value_agrees(_value(response=_ABSENT, schema_version=1)) is not None
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        _value(response={"x": 1}),  # invalid against MeterValues.conf
+        _value(response=[]),  # an array, not an object
+        _value(received_at="2026-05-04T00:09:21"),  # no time zone
+        _value(received_at="2026-05-04T00:09:21.123456Z"),  # valid, but not the subset's
+        _value(station_id="CP\n1"),  # an escape (valid)
+        _value(tenant=""),
+        _value(schema_version=2),
+        _value(ocpp_version="2.0.1"),
+        _value(action="StatusNotification"),
+        _value(extra=1),
+        _value().replace(b'"station_id"', b'"station_id": "CP-0002", "station_id"'),
+        _value() + b" x",
+        b"[" + _value() + b"]",
+        None,  # a tombstone
+        bytearray(_value()),  # not bytes: Python decides
+    ],
+)
+def test_a_value_outside_the_subset_is_left_to_python(value: Any) -> None:
+    assert _project_value(value) is None
+
+
 # -- the whole normaliser, both paths ----------------------------------------------------
 
 
@@ -344,7 +522,34 @@ def _both_paths(values: list[bytes]) -> tuple[int, int]:
             projected += _project(bytes(envelope.request)) is not None
     for station, context in contexts[0].items():
         assert context.snapshot() == contexts[1][station].snapshot(), station
-    return meter_values, projected
+    whole = _ingest_both_paths(values)
+    assert whole <= projected  # a value is taken whole only if its request is taken
+    return meter_values, whole
+
+
+@dataclass
+class _Record:
+    value: bytes
+
+
+def _ingest_both_paths(values: list[bytes]) -> int:
+    """The worker's batch (``OcppIngest.normalise_batch``, which tries the compiled
+    projection of the whole value first) with and without the compiled path:
+    identical events, times, errors and station contexts. Return how many values
+    the compiled path took whole."""
+    results = []
+    for compiled in (True, False):
+        normaliser = OcppNormaliser({"k1": KEY}, "k1", TENANT, compiled=compiled)
+        ingest = OcppIngest(normaliser, {}, TENANT)
+        rejected: list[tuple[type, str, bytes]] = []
+        out = ingest.normalise_batch(
+            [_Record(value) for value in values],
+            0,
+            lambda exc, record, into=rejected: into.append((type(exc), exc.reason, record.value)),
+        )
+        results.append((out, rejected, sorted(ingest.dirty())))
+    assert results[0] == results[1]
+    return sum(_project_value(value) is not None for value in values)
 
 
 def test_the_build_has_the_compiled_path() -> None:

@@ -15,14 +15,19 @@ updates the station's :class:`StationContext`. Any failure raises an
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import msgspec
 
 from chargewatch.errors import ConfigurationError
 from streams.core.events import Event, Sample
 from streams.core.ocpp import v16, v201
-from streams.core.ocpp.compiled import project_meter_values_v16
+from streams.core.ocpp.compiled import (
+    ProjectedEnvelope,
+    project_envelope_meter_values_v16,
+    project_meter_values_v16,
+)
 from streams.core.ocpp.context import StationContext
 from streams.core.ocpp.emit import Handler, Message, Normalised, Out, epoch_ms, utc
 from streams.core.ocpp.envelope import NULL, OcppEnvelope, decode_envelope
@@ -67,6 +72,7 @@ class OcppNormaliser:
         self._registry = registry or SchemaRegistry()
         self._tenant = default_tenant
         self._project = project_meter_values_v16 if compiled else None
+        self._project_value = project_envelope_meter_values_v16 if compiled else None
 
     def __repr__(self) -> str:
         return f"OcppNormaliser(tenant={self._tenant!r}, tokens={self._tokens!r})"
@@ -79,6 +85,27 @@ class OcppNormaliser:
     def compiled(self) -> bool:
         """Whether :meth:`normalise_compact` takes the compiled fast path."""
         return self._project is not None
+
+    @property
+    def project_value(self) -> Callable[[Any], ProjectedEnvelope | None] | None:
+        """The compiled projection of a whole ``ocpp.messages`` value, or ``None``
+        when the compiled path is off. It gives ``None`` for a value it leaves to
+        :func:`decode_envelope` and :meth:`normalise_compact` (every other action
+        and version, and every shape the compiled path defers); for the rest, pass
+        its result to :meth:`normalise_projected` with the station's context."""
+        return self._project_value
+
+    def normalise_projected(
+        self, projected: ProjectedEnvelope, context: StationContext
+    ) -> tuple[list[Event | Sample], list[int]] | None:
+        """:meth:`normalise_compact` of a value :attr:`project_value` projected,
+        without decoding it: the same events and times, and the same changes to
+        ``context``. ``None`` when the case needs the full path (see
+        ``v16.meter_values_projected``); nothing has been changed then."""
+        station, tenant, connector, tx, rows = projected
+        return v16.meter_values_projected(
+            connector, tx, rows, context, tenant or self._tenant, station
+        )
 
     def normalise(self, raw: bytes | str, context: StationContext) -> list[Event]:
         """Events from one raw ``ocpp.messages`` value (JSON bytes)."""
@@ -114,7 +141,7 @@ class OcppNormaliser:
             projected = project(envelope.request)
             if projected is not None:
                 done = v16.meter_values_projected(
-                    projected, context, envelope.tenant or self._tenant, envelope.station_id
+                    *projected, context, envelope.tenant or self._tenant, envelope.station_id
                 )
                 if done is not None:
                     return done

@@ -53,7 +53,7 @@ import msgspec
 
 from schemas.vocabulary import AuthResult
 from streams.core.events import Event, Sample
-from streams.core.ocpp.compiled import Projected
+from streams.core.ocpp.compiled import Row
 from streams.core.ocpp.context import (
     AuthSeen,
     RemoteStart,
@@ -215,15 +215,19 @@ def meter_values(msg: Message, ctx: StationContext, out: Out, tokens: TokenPseud
     _emit_samples(out, rec, readings, flags)
 
 
-def meter_values_projected(
-    projected: Projected, ctx: StationContext, tenant: str, station_id: str
+def meter_values_projected(  # noqa: PLR0917 - positional: called for nine messages in ten
+    connector: int,
+    tx: int | None,
+    rows: list[Row],
+    ctx: StationContext,
+    tenant: str,
+    station_id: str,
 ) -> tuple[list[Event | Sample], list[int]] | None:
     """:func:`meter_values` of a request the compiled path has validated and
     reduced (``streams.core.ocpp.compiled``), in the compact form, when its
     transaction is known: the common case. ``None``: the case needs the full
     path (a connector out of range, no or ``-1`` transaction id, an id not bound
     yet); nothing has been changed then."""
-    connector, tx, rows = projected
     if connector == 0:
         return [], []  # the main meter: not a session's
     if not 0 < connector <= 255 or tx is None or tx == -1:
