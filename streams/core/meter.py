@@ -18,7 +18,8 @@ Profile: as readings are folded, the cumulative energy is also noted at every
 quarter hour (interpolated between the two readings around it) - the knots the
 pricer cuts charging periods from. Every real time zone is a whole number of
 quarter hours from UTC, so tariff boundaries at local quarter hours get the
-energy up to them exactly at sample resolution, for one integer per 15 minutes.
+energy up to them exactly at sample resolution, for one integer per 15 minutes
+(for the first ``MAX_KNOTS`` of them).
 
 Order: readings newer than ``latest event time - allowed lateness`` wait in a
 small sorted buffer; older ones are *sealed* - folded in order into a running
@@ -45,6 +46,7 @@ import msgspec
 
 __all__ = [
     "KNOT_MS",
+    "MAX_KNOTS",
     "RESET_FRACTION",
     "MeterFold",
     "add_reading",
@@ -58,6 +60,12 @@ __all__ = [
 
 KNOT_MS = 15 * 60 * 1000
 """Cumulative energy is noted at every multiple of this (epoch ms)."""
+
+MAX_KNOTS = 62 * 24 * 4
+"""Knots noted per session at most: its first 62 days. A register read years
+after the one before (a charger's clock reset, a glitch) would otherwise note a
+knot for every quarter hour between - 35,000 a year, in memory and in every
+snapshot. After them the profile goes straight to the last reading."""
 
 RESET_FRACTION = 10
 """A drop to <= previous / RESET_FRACTION is a reset, not a regression."""
@@ -114,6 +122,7 @@ def _note_knots(fold: MeterFold, ms: int, energy_before: int) -> None:
     if knot_wh is None:
         knot_wh = fold.knot_wh = []
         fold.knot_base = first
+    last = min(last, fold.knot_base + MAX_KNOTS - 1)  # knots stay contiguous from the base
     span = ms - prev_ms
     rise = fold.energy - energy_before
     for k in range(first, last + 1):

@@ -17,6 +17,11 @@ quarter hours get exactly the energy the samples around them say; other
 cumulative-energy and power thresholds are judged between knots (at most 15
 minutes apart). Power and current thresholds are not priced in stream (no
 power profile is kept); they are when repricing a CDR (``chargewatch price``).
+
+A session longer than ``MAX_PRICED_DAYS`` is not priced (no cost, no CDR) and
+is flagged ``too_long_to_price``: that length comes from a clock glitch (a
+timestamp years off), and the periods of such a window - one per local day
+and tariff boundary - would take the worker's time and memory.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from __future__ import annotations
 import uuid
 import zlib
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import msgspec
@@ -48,7 +53,9 @@ from streams.core.record import SessionOut
 from streams.core.state import SessionState
 from streams.core.tariff_book import TariffBook, TariffRef
 
-__all__ = ["CDR_NAMESPACE", "SessionPricer", "cdr_json", "profile_of"]
+__all__ = ["CDR_NAMESPACE", "MAX_PRICED_DAYS", "SessionPricer", "cdr_json", "profile_of"]
+
+MAX_PRICED_DAYS = 366
 
 CDR_NAMESPACE = uuid.UUID("1d3f5c7e-9a2b-4c6d-8e0f-a1b2c3d4e5f6")
 _TOKEN_TYPE = {"rfid": "RFID", "app": "APP_USER", "plug_and_charge": "OTHER"}
@@ -83,6 +90,8 @@ class SessionPricer:
             return None
         tariff = self.book.get(TariffRef(state.tariff_id, state.tariff_version_ms))
         if tariff is None:
+            return None
+        if _too_long(record):
             return None
         compiled = self.cache.get(tariff)
         profile = profile_of(state, record)
@@ -123,6 +132,9 @@ class SessionPricer:
     ) -> tuple[SessionOut, PriceResult | None]:
         result = self.price(state, record)
         if result is None:
+            if state.tariff_id is not None and _too_long(record):
+                flags = [*record.flags, "too_long_to_price"]
+                return msgspec.structs.replace(record, flags=flags), None
             return record, None
         total = result.reported.total
         return _with_cost(record, result.currency, state.tariff_id, total.excl_vat,
@@ -148,6 +160,13 @@ class SessionPricer:
         state.cdr_digest = digest
         state.last_cdr = cdr_json(cdr)
         return record, issued
+
+
+_MAX_PRICED = timedelta(days=MAX_PRICED_DAYS)
+
+
+def _too_long(record: SessionOut) -> bool:
+    return (record.ended_at or record.last_event_at) - record.started_at > _MAX_PRICED
 
 
 def _cdr_digest(cdr: Cdr) -> int:

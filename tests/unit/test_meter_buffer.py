@@ -9,6 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from streams.core.meter import (
+    KNOT_MS,
+    MAX_KNOTS,
     MeterFold,
     add_reading,
     fold_total,
@@ -148,3 +150,20 @@ def test_meter_total_agrees_with_fold_total(
     total, outside = fold_total(fold, lo, hi)
     assert meter_total(fold, lo, hi) == (total.energy, total.last_rise_ms, total.flags, outside)
     assert msgspec.structs.asdict(fold) == before
+
+
+def test_a_reading_years_after_the_last_notes_a_bounded_profile() -> None:
+    """A register read three years after the one before (a clock reset): energy
+    counts as for any rise, but knots stop after MAX_KNOTS (the first 62 days)
+    instead of one per quarter hour of the three years."""
+    year_ms = 365 * DAY_MS
+    fold = MeterFold()
+    for ms, wh in [(T0, 1_000), (T0 + 3 * year_ms, 2_000), (T0 + 3 * year_ms + 60_000, 2_010)]:
+        add_reading(fold, ms, wh)
+    total, _ = fold_total(fold, None, None)
+    assert total.energy == 1_010
+    assert total.knot_wh is not None and len(total.knot_wh) == MAX_KNOTS
+    points = knots(total)
+    assert points[0] == ((T0 // KNOT_MS + 1) * KNOT_MS, 0)
+    assert points[-1] == (T0 + 3 * year_ms + 60_000, 1_010)  # then the last reading
+    assert len(points) == MAX_KNOTS + 1

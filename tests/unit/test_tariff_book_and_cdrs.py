@@ -121,6 +121,21 @@ def test_final_record_carries_the_cost_and_one_cdr_is_issued() -> None:
     assert records[1].total_cost is not None and records[0].status == "active"
 
 
+def test_a_session_longer_than_a_year_is_flagged_not_priced() -> None:
+    """Its length is a clock glitch; pricing it would cut a period per local day
+    over the span (centuries, for a timestamp in year 9999)."""
+    day = 24 * 3600
+    for days, priced in ((300, True), (400, False)):
+        stitcher = priced_stitcher()
+        events = [started("p", 0, meter=0), sample("p", 1800, 10_000)]
+        events.append(stopped("p", days * day, meter=10_000))
+        final = [r for e in events if (r := stitcher.apply(e)) is not None][-1]
+        assert final.status == "completed"
+        assert (final.total_cost is not None) is priced, days
+        assert ("too_long_to_price" in final.flags) is not priced, days
+        assert len(stitcher.cdrs_out) == int(priced), days
+
+
 def test_a_late_event_that_changes_the_price_issues_one_credit_and_one_new_cdr() -> None:
     stitcher = priced_stitcher()
     for e in session():
