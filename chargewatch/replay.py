@@ -11,9 +11,10 @@ as the worker does live. The worker judges it per partition of its topic; so
 does a replay given the topic's partition count (``chargewatch replay`` passes
 it), each station in the partition Kafka's producers give its key. Partitions
 are independent, so ``jobs`` forked processes can share them: each reads the
-whole input, decodes every line as far as its station, and stitches only its
-own partitions' stations (shared out by their weight in the input's first
-lines). The result does not depend on the number of jobs.
+whole input, decodes every line as far as its station (or reads it off the
+line's first bytes, when they name it beyond doubt), and stitches only its own
+partitions' stations (shared out by their weight in the input's first lines).
+The result does not depend on the number of jobs.
 """
 
 from __future__ import annotations
@@ -177,6 +178,7 @@ class _Replayer:
         self._partitions = {p: _Partition(stitcher_for(cfg, pricer=options.pricer)) for p in mine}
         self._where: dict[str, int] = {}  # station -> partition, computed once per station
         self._reports_undecodable = 0 in self._partitions
+        self._shared = len(self._partitions) < options.partitions  # other jobs own some
         self._ocpp: OcppIngest | None = None
         self._project: Callable[[bytes], ProjectedEnvelope | None] | None = None
         self._started = False
@@ -210,6 +212,12 @@ class _Replayer:
     def line(self, number: int, line: bytes) -> None:
         if not self._started:
             self._start(line)
+        # Shared with other jobs: a line that names its station first (as the
+        # gateway writes them) is skipped at the cost of a few byte searches if
+        # another job owns it; that job reports it if it turns out unusable.
+        named = _named_station(line) if self._shared else None
+        if named is not None and self._partition(named) is None:
+            return
         ocpp = self._ocpp
         # Most OCPP lines are a 1.6 MeterValues the compiled path takes whole,
         # without the envelope decode (as the worker does).
@@ -226,7 +234,7 @@ class _Replayer:
         try:
             decoded = decode_envelope(line) if ocpp is not None else decode_event(line)
         except InputError as exc:
-            if self._reports_undecodable:
+            if self._reports_undecodable or named is not None:
                 self.rejected.append((number, f"{exc.reason}: {exc}"))
             return
         part = self._partition(decoded.station_id)
@@ -366,6 +374,26 @@ def _job(index: int, pipe: Connection) -> None:
         pipe.close()
 
 
+_NAMED = b'{"station_id":"'
+_NAMED_AT = len(_NAMED)
+
+
+def _named_station(line: bytes) -> str | None:
+    """The station of a line that names it first and can decode to no other: no
+    second ``"station_id"`` key, and no backslash (an escape could spell one; the
+    last key wins when decoding). ``None`` otherwise: decode the line to know."""
+    if not line.startswith(_NAMED):
+        return None
+    end = line.find(b'"', _NAMED_AT)
+    # No backslash at all (so no escape spells a key), and no second key.
+    if end < 0 or b"\\" in line or line.find(b'"station_id"', end) >= 0:
+        return None
+    try:
+        return line[_NAMED_AT:end].decode()
+    except UnicodeDecodeError:
+        return None
+
+
 class _Station(msgspec.Struct):
     """The one field every input line has, canonical event or OCPP envelope."""
 
@@ -381,12 +409,16 @@ def _share(lines: Iterable[bytes], partitions: int, jobs: int) -> list[list[int]
     lines: a few stations can weigh more than the rest, and a job takes whole
     partitions. Any sharing gives the same result; this one gives it soonest."""
     weight = [0] * partitions
+    where: dict[str, int] = {}  # partition_of (murmur2 in Python) once per station
     for line in islice(lines, _SAMPLE_LINES):
         try:
             station = _station.decode(line).station_id
         except (msgspec.DecodeError, UnicodeDecodeError):
             continue  # blank or bad: its owner reports it
-        weight[partition_of(station.encode(), partitions)] += 1
+        p = where.get(station)
+        if p is None:
+            p = where[station] = partition_of(station.encode(), partitions)
+        weight[p] += 1
     shares: list[list[int]] = [[] for _ in range(jobs)]
     loads = [0] * jobs
     for p in sorted(range(partitions), key=lambda p: -weight[p]):  # heaviest first

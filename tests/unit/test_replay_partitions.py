@@ -3,6 +3,7 @@ partitions among forked jobs without changing the result."""
 
 from __future__ import annotations
 
+import json
 import os
 import random
 from dataclasses import replace
@@ -51,6 +52,10 @@ def ocpp_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     lines.insert(5, b"{not json")
     bad = lines[40].replace(b'"connectorId":', b'"connectorId":"x","c":', 1)
     lines.insert(41, bad)
+    # Bad JSON that names its station first: a job that reads the station off
+    # the first bytes skips it unless it owns the station, and then reports it.
+    stations = sorted({json.loads(line)["station_id"] for line in lines[:5] + lines[6:]})
+    lines += [b'{"station_id":"%s","ocpp_version":' % s.encode() for s in stations]
     path = tmp_path_factory.mktemp("replay") / "ocpp.jsonl"
     path.write_bytes(b"\n".join(lines) + b"\n")
     return path
@@ -69,8 +74,10 @@ def _replay(path: Path, jobs: int, partitions: int = 8) -> ReplayResult:
 def test_two_jobs_give_what_one_gives_sessions_cdrs_and_rejections(ocpp_file: Path) -> None:
     one, two = _replay(ocpp_file, jobs=1), _replay(ocpp_file, jobs=2)
     assert len(one.sessions) > 30 and len(one.cdrs) >= len(one.sessions) - 5
-    assert [line for line, _ in one.rejected] == [6, 42]
+    named = ocpp_file.read_bytes().count(b'"ocpp_version":\n')
+    assert [line for line, _ in one.rejected][:2] == [6, 42] and len(one.rejected) == 2 + named
     assert one.rejected[0][1].startswith("bad_json") and "connectorId" in one.rejected[1][1]
+    assert named > 1 and all(reason.startswith("bad_json") for _, reason in one.rejected[2:])
     assert (two.sessions, two.cdrs, two.rejected, two.events) == (
         one.sessions,
         one.cdrs,
