@@ -167,9 +167,11 @@ def _replay(
 
 
 class _Replayer:
-    """The replay of some partitions. Every line is decoded as far as its station
-    (a line that gets no further is reported by the owner of partition 0); only
-    the owner of the station's partition normalises and stitches it."""
+    """The replay of some partitions. Every line is decoded as far as its station,
+    or its station read off its first bytes (``_named_station``); only the owner
+    of the station's partition normalises and stitches it. An unusable line is
+    reported by the owner of its named station, or else by the owner of
+    partition 0."""
 
     def __init__(self, options: _Options, mine: Iterable[int]) -> None:
         cfg = options.worker
