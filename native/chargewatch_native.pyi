@@ -1,5 +1,6 @@
 # Type stub of the compiled module (src/lib.rs); maturin installs it with py.typed.
 from collections.abc import Buffer
+from typing import Any
 
 Row = tuple[int, int | None, int | None, float | None]
 
@@ -13,3 +14,11 @@ def meter_values_envelope_v16(
     """(station_id, tenant, connector_id, transaction_id, rows) of an
     ocpp.messages value (bytes) holding a valid OCPP 1.6 MeterValues in the
     compiled subset, or None to let Python decide."""
+
+KNOT_MS: int
+MAX_KNOTS: int
+
+def fold_samples(state: object, samples: list[Any], lateness_ms: int) -> bool:
+    """Fold meter samples (streams.core.events.Sample) into a SessionState as
+    streams.core.state.fold_sample does one by one; False (nothing changed)
+    when a value does not fit 64-bit integers."""

@@ -30,6 +30,8 @@
 //! is not plain fixed-point text, and energy or power read at a phase or at a location other
 //! than the Outlet (those need the phase and location rules of `_combine`).
 
+mod fold;
+
 use std::fmt;
 use std::marker::PhantomData;
 
@@ -534,5 +536,8 @@ fn meter_values_envelope_v16(value: &Bound<'_, PyAny>) -> Option<ProjectedEnvelo
 fn chargewatch_native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(meter_values_v16, module)?)?;
     module.add_function(wrap_pyfunction!(meter_values_envelope_v16, module)?)?;
+    module.add_function(wrap_pyfunction!(fold::fold_samples, module)?)?;
+    module.add("KNOT_MS", fold::KNOT_MS)?;
+    module.add("MAX_KNOTS", fold::MAX_KNOTS)?;
     Ok(())
 }

@@ -28,6 +28,8 @@ from streams.core.events import (
     as_sample,
 )
 from streams.core.meter import (
+    KNOT_MS,
+    MAX_KNOTS,
     MeterFold,
     add_reading,
     packed_from_builtins,
@@ -40,6 +42,7 @@ __all__ = [
     "apply_event",
     "event_ms",
     "fold_sample",
+    "fold_samples",
     "restore_state",
     "snapshot_state",
 ]
@@ -215,6 +218,17 @@ def fold_sample(state: SessionState, sample: Sample, lateness_ms: int) -> None:
         state.outside_window = True
 
 
+def fold_samples(state: SessionState, samples: list[Sample], lateness_ms: int) -> None:
+    """:func:`fold_sample` of each sample, in order, in one compiled call when
+    the build has it (``native/src/fold.rs``; the same state, down to the bytes
+    of its snapshot: ``tests/unit/test_native_fold.py``). Its cost is mostly
+    reading and writing the state's fields, so it pays for a run of samples:
+    the stitcher hands over the samples of a session between two records."""
+    if _native_fold is None or not _native_fold(state, samples, lateness_ms):
+        for sample in samples:
+            fold_sample(state, sample, lateness_ms)
+
+
 def _apply_state(state: SessionState, event: StateChanged, ms: int) -> None:
     entry = (ms, -1 if event.seq is None else event.seq, event.state)
     if entry not in state.states:
@@ -262,6 +276,20 @@ _APPLY: dict[type[Any], Callable[[SessionState, Any, int], None]] = {
     SessionStopped: _apply_stop,
     AuthorizationResult: _apply_authorization,
 }
+
+_native_fold: Callable[[SessionState, list[Sample], int], bool] | None
+try:
+    from chargewatch_native import KNOT_MS as _NATIVE_KNOT_MS
+    from chargewatch_native import MAX_KNOTS as _NATIVE_MAX_KNOTS
+    from chargewatch_native import fold_samples as _compiled_fold
+except ImportError:  # pragma: no cover - the build includes it
+    _native_fold = None
+else:
+    _native_fold = _compiled_fold
+    if (_NATIVE_KNOT_MS, _NATIVE_MAX_KNOTS) != (KNOT_MS, MAX_KNOTS):  # pragma: no cover
+        _native_fold = None  # a build older than this code: fold in Python
+NATIVE_FOLD = _native_fold is not None
+"""Whether :func:`fold_samples` folds in compiled code."""
 
 _state_encoder = msgspec.msgpack.Encoder(enc_hook=packed_to_builtins)
 _state_decoder = msgspec.msgpack.Decoder(SessionState, dec_hook=packed_from_builtins)

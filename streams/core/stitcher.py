@@ -28,9 +28,16 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from streams.core.events import Event, Sample, SessionStarted, SessionStopped
+from streams.core.events import (
+    Event,
+    MeterSample,
+    Sample,
+    SessionStarted,
+    SessionStopped,
+    as_sample,
+)
 from streams.core.record import SessionOut, build_record, record_digest
-from streams.core.state import SessionState, apply_event, event_ms, fold_sample
+from streams.core.state import SessionState, apply_event, event_ms, fold_sample, fold_samples
 
 if TYPE_CHECKING:
     # Types only: the pricer and its CDR models are imported by whoever prices,
@@ -52,6 +59,12 @@ def connector_key(state: SessionState) -> str:
 # Checked by exact type: an isinstance test against a union costs several times
 # more, on every event (event types are final: nothing subclasses them).
 _BOUNDARIES = frozenset((SessionStarted, SessionStopped))
+
+
+MAX_DEFERRED = 1 << 18
+"""Deferred samples held at most (all sessions together, ~250 bytes each): a
+replay of a network with a million open sessions must not hold every sample
+of their last five minutes."""
 
 
 def _no_state(_session_id: str) -> SessionState | None:
@@ -91,6 +104,7 @@ class Stitcher:
         load: Loader | None = None,
         load_connector: Callable[[str], ConnectorStop | None] | None = None,
         pricer: SessionPricer | None = None,
+        defer_samples: bool = True,
     ) -> None:
         self._interval_ms = update_interval_s * 1000
         self._lateness_ms = allowed_lateness_s * 1000
@@ -104,14 +118,22 @@ class Stitcher:
         self.dirty_connectors: set[str] = set()
         self._pricer = pricer
         self.cdrs_out: list[Cdr] = []  # CDRs to send, drained by the caller
+        # Meter samples that emit nothing, not yet folded: session id -> samples
+        # in arrival order (see apply_sample). None: fold every sample at once.
+        self._pending: dict[str, list[Sample]] | None = {} if defer_samples else None
+        self._deferred = 0  # samples in _pending
 
     def __len__(self) -> int:
         return len(self._sessions)
 
     def __iter__(self) -> Iterator[SessionState]:
+        self._fold_pending()
         return iter(self._sessions.values())
 
     def get(self, session_id: str) -> SessionState | None:
+        """A session's state, up to date (its deferred samples folded)."""
+        if self._pending:
+            self._fold_pending(session_id)
         return self._sessions.get(session_id)
 
     def adopt(self, state: SessionState) -> None:
@@ -122,6 +144,8 @@ class Stitcher:
 
     def evict(self, session_id: str) -> None:
         """Forget a session (its state must be persisted by the caller first)."""
+        if self._pending:
+            self._fold_pending(session_id)
         self._sessions.pop(session_id, None)
         self._open.discard(session_id)
 
@@ -131,14 +155,18 @@ class Stitcher:
         ``ms`` is ``event_ms(event)`` when the caller has already computed it
         (it needs the event time too, for its watermark): the conversion from
         the datetime is a noticeable part of an event's cost."""
+        if ms is None:
+            ms = event_ms(event)
+        if type(event) is MeterSample and event.seq is None and not event.flags:
+            return self.apply_sample(as_sample(event, ms))  # may be deferred, too
         sid = event.session_id
+        if self._pending:
+            self._fold_pending(sid)
         state = self._sessions.get(sid) or self._new_state(
             sid, event.tenant, event.station_id, event.connector_id
         )
         was_closed = state.closed
         was_stalled = state.stalled
-        if ms is None:
-            ms = event_ms(event)
         apply_event(state, event, ms, self._lateness_ms)
         if type(event) in _BOUNDARIES:
             self._check_connector(state)
@@ -148,13 +176,72 @@ class Stitcher:
 
     def apply_sample(self, sample: Sample) -> SessionOut | None:
         """:meth:`apply` of a meter sample given as values (``events.Sample``):
-        the same fold and the same records, without the event."""
+        the same fold and the same records, without the event.
+
+        A sample that emits no record - the session open, not stalled, a record
+        out already and the next one not due by this sample's time - changes
+        nothing anyone sees until the session's next record: it is kept, and
+        the session's run of such samples is folded in one compiled call
+        (``fold_samples``) when anything reads or changes the session (its next
+        record, an event, ``get``, ``tick``, ``settle``, ``evict``). Folding in
+        arrival order then gives the very state folding each at once gives;
+        nine samples in ten take this way."""
         sid = sample[0]
-        state = self._sessions.get(sid) or self._new_state(sid, sample[2], sample[3], sample[4])
+        pending = self._pending
+        state = self._sessions.get(sid)
+        if state is None:
+            state = self._new_state(sid, sample[2], sample[3], sample[4])
+        elif pending is not None:
+            last_emit_ms = state.last_emit_ms
+            # The conditions under which _after emits nothing; deferred samples
+            # change none of the fields read here (they only un-stall, and a
+            # stalled session takes the other way).
+            if (
+                last_emit_ms is not None
+                and sample[1] - last_emit_ms < self._interval_ms
+                and state.version
+                and not state.stalled
+                and state.stopped_ms is None
+                and state.auto_closed_ms is None
+                and not state.final_emitted
+            ):
+                run = pending.get(sid)
+                if run is None:
+                    pending[sid] = [sample]
+                else:
+                    run.append(sample)
+                self._deferred += 1
+                if self._deferred >= MAX_DEFERRED:
+                    self._fold_pending()  # bounds the memory of a replay of many sessions
+                return None
+            run = pending.pop(sid, None)
+            if run is not None:
+                self._deferred -= len(run)
+                was_closed = state.closed
+                was_stalled = state.stalled
+                run.append(sample)
+                fold_samples(state, run, self._lateness_ms)
+                return self._after(state, sample[1], was_closed, was_stalled)
         was_closed = state.closed
         was_stalled = state.stalled
         fold_sample(state, sample, self._lateness_ms)
         return self._after(state, sample[1], was_closed, was_stalled)
+
+    def _fold_pending(self, session_id: str | None = None) -> None:
+        """Fold the deferred samples of one session, or of all."""
+        pending = self._pending
+        if not pending:
+            return
+        if session_id is None:
+            for sid, run in pending.items():
+                fold_samples(self._sessions[sid], run, self._lateness_ms)
+            pending.clear()
+            self._deferred = 0
+            return
+        held = pending.pop(session_id, None)
+        if held is not None:
+            self._deferred -= len(held)
+            fold_samples(self._sessions[session_id], held, self._lateness_ms)
 
     def _new_state(self, sid: str, tenant: str, station_id: str, connector_id: int) -> SessionState:
         """A session's state when it is not in memory: loaded, or a new one."""
@@ -219,13 +306,19 @@ class Stitcher:
         # No session stalls sooner than this: most open sessions are not silent
         # even that long, and need no stall time of their own.
         stall_min_ms = self._timeouts.stall_min_s * 1000
+        pending = self._pending
         for sid in ids:
             state = self._sessions.get(sid)
             if state is None or state.closed or state.last_ms is None:
                 continue
             silent_ms = watermark_ms - state.last_ms
             if silent_ms < stall_min_ms and silent_ms < auto_close_ms:
-                continue
+                continue  # deferred samples only make it newer: not silent either
+            if pending and sid in pending:
+                self._fold_pending(sid)
+                silent_ms = watermark_ms - state.last_ms
+                if silent_ms < stall_min_ms and silent_ms < auto_close_ms:
+                    continue
             if silent_ms >= auto_close_ms:
                 # Closed at the last trusted meter reading (or the last event).
                 state.auto_closed_ms = max(
@@ -241,6 +334,8 @@ class Stitcher:
     def settle(self, session_id: str) -> SessionOut | None:
         """The up-to-date record of a session, emitting a new version if it changed
         since the last emission (used at the end of a replay)."""
+        if self._pending:
+            self._fold_pending(session_id)
         state = self._sessions.get(session_id)
         if state is None:
             return None
