@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import islice
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
@@ -106,14 +106,30 @@ def replay_lines(
     if jobs > 1 and options.partitions > 1 and not isinstance(lines, Sequence):
         lines = list(lines)  # each job reads it
     held = lines
-    return _run(lambda: held, options, jobs)
+    return _run(lambda _owned: (_numbered(held), False), options, jobs)
 
 
-def _run(source: Callable[[], Iterable[bytes]], options: _Options, jobs: int) -> ReplayResult:
-    """The replay of ``source()`` (called once per job): in this process, or in jobs."""
+Numbered = Iterable[tuple[int, bytes]]
+"""Lines that are not blank, with their line numbers (from 1)."""
+
+Source = Callable[[bytes | None], tuple[Numbered, bool]]
+"""The input's lines, called once per job with the partitions it owns (a byte
+per partition, non-zero for its own) or ``None`` for all; and whether it left
+out the lines that name another job's station (else the job skips them)."""
+
+
+def _numbered(lines: Iterable[bytes]) -> Numbered:
+    for number, line in enumerate(lines, start=1):
+        if line and not line.isspace():  # not strip(): that copies every line
+            yield number, line
+
+
+def _run(source: Source, options: _Options, jobs: int) -> ReplayResult:
+    """The replay of ``source`` (read once per job): in this process, or in jobs."""
     if jobs > 1 and options.partitions > 1:
         return _in_parallel(source, options, jobs)
-    return _merge([_replay(source(), options, range(options.partitions))])
+    lines, _ = source(None)
+    return _merge([_replay(lines, options, range(options.partitions))])
 
 
 @dataclass(frozen=True)
@@ -149,20 +165,23 @@ class _Part:
 
 
 def _replay(
-    lines: Iterable[bytes],
+    lines: Numbered,
     options: _Options,
     mine: Iterable[int],
     newest: Callable[[int], int] = lambda own: own,
+    *,
+    filtered: bool = False,
 ) -> _Part:
-    """Stitch the lines whose station falls in one of the partitions ``mine``.
+    """Stitch the lines whose station falls in one of the partitions ``mine``
+    (``filtered``: ``lines`` holds no line that names another partition's).
 
     ``newest`` turns the newest event time of these partitions into that of the
     whole input (the jobs of a parallel replay exchange theirs): the last silence
     check is made there, for every partition, as a single process would."""
-    replayer = _Replayer(options, mine)
-    for number, line in enumerate(lines, start=1):
-        if line and not line.isspace():  # not strip(): that copies every line
-            replayer.line(number, line)
+    replayer = _Replayer(options, mine, filtered=filtered)
+    line = replayer.line
+    for number, text in lines:
+        line(number, text)
     return replayer.finish(newest(replayer.newest()))
 
 
@@ -173,7 +192,7 @@ class _Replayer:
     reported by the owner of its named station, or else by the owner of
     partition 0."""
 
-    def __init__(self, options: _Options, mine: Iterable[int]) -> None:
+    def __init__(self, options: _Options, mine: Iterable[int], *, filtered: bool = False) -> None:
         cfg = options.worker
         self._options = options
         self._fmt = options.fmt
@@ -181,6 +200,7 @@ class _Replayer:
         self._where: dict[str, int] = {}  # station -> partition, computed once per station
         self._reports_undecodable = 0 in self._partitions
         self._shared = len(self._partitions) < options.partitions  # other jobs own some
+        self._skim = self._shared and not filtered  # skip other jobs' named lines here
         self._ocpp: OcppIngest | None = None
         self._project: Callable[[bytes], ProjectedEnvelope | None] | None = None
         self._started = False
@@ -217,8 +237,11 @@ class _Replayer:
         # Shared with other jobs: a line that names its station first (as the
         # gateway writes them) is skipped at the cost of a few byte searches if
         # another job owns it; that job reports it if it turns out unusable.
-        named = _named_station(line) if self._shared else None
-        if named is not None and self._partition(named) is None:
+        if (
+            self._skim
+            and (named := _named_station(line)) is not None
+            and self._partition(named) is None
+        ):
             return
         ocpp = self._ocpp
         # Most OCPP lines are a 1.6 MeterValues the compiled path takes whole,
@@ -236,7 +259,9 @@ class _Replayer:
         try:
             decoded = decode_envelope(line) if ocpp is not None else decode_event(line)
         except InputError as exc:
-            if self._reports_undecodable or named is not None:
+            # Reported here if this job owns the station it names (the others
+            # were skipped), or every unnamed one.
+            if self._reports_undecodable or _named_station(line) is not None:
                 self.rejected.append((number, f"{exc.reason}: {exc}"))
             return
         part = self._partition(decoded.station_id)
@@ -312,14 +337,17 @@ def _merge(parts: list[_Part]) -> ReplayResult:
 _FORKED: dict[str, Any] = {}
 
 
-def _in_parallel(
-    source: Callable[[], Iterable[bytes]], options: _Options, jobs: int
-) -> ReplayResult:
+def _in_parallel(source: Source, options: _Options, jobs: int) -> ReplayResult:
     """Replay in ``jobs`` forked processes, the partitions shared out by :func:`_share`.
 
     Each job sends the newest event time it saw, gets the newest of all back
     (for the last silence check), and then sends what it made."""
-    shares = _share(source(), options.partitions, min(jobs, options.partitions))
+    lines, _ = source(None)
+    sample = list(islice(lines, _SAMPLE_LINES))
+    shares = _share((line for _, line in sample), options.partitions, min(jobs, options.partitions))
+    if options.fmt == "auto" and sample:
+        # Settled here on the input's first line: a job's first may be another.
+        options = replace(options, fmt=detect_format(sample[0][1]))
     # fork: the children need the parent's objects, and run pure Python only.
     context = multiprocessing.get_context("fork")
     _FORKED.update(source=source, options=options, shares=shares)
@@ -368,7 +396,11 @@ def _job(index: int, pipe: Connection) -> None:
         return top
 
     try:
-        part = _replay(_FORKED["source"](), _FORKED["options"], _FORKED["shares"][index], newest)
+        options: _Options = _FORKED["options"]
+        share: list[int] = _FORKED["shares"][index]
+        owned = bytes(p in share for p in range(options.partitions))
+        lines, filtered = _FORKED["source"](owned)
+        part = _replay(lines, options, share, newest, filtered=filtered)
         pipe.send(("part", part))
     except BaseException as exc:
         pipe.send(("error", exc))
@@ -432,6 +464,14 @@ def _share(lines: Iterable[bytes], partitions: int, jobs: int) -> list[list[int]
 
 _CHUNK = 1 << 20
 
+_own_lines: Callable[[bytes, int, bytes], tuple[list[bytes], list[int], int]] | None
+try:
+    from chargewatch_native import own_lines as _compiled_own_lines
+except ImportError:  # pragma: no cover - the build includes it
+    _own_lines = None
+else:
+    _own_lines = _compiled_own_lines
+
 
 def _read_lines(path: Path) -> Iterator[bytes]:
     """The file's lines, without their ``\n``. Read a megabyte at a time and split
@@ -447,6 +487,40 @@ def _read_lines(path: Path) -> Iterator[bytes]:
             yield tail
 
 
+def _read_own_lines(path: Path, owned: bytes) -> Numbered:
+    """The numbered lines of the file a job owning ``owned`` reads (see
+    ``Source``): the compiled filter leaves out the blank ones and those naming
+    another job's station a megabyte at a time, so the job's Python never sees
+    them (they were most of a job's time reading the others' lines)."""
+    own_lines = _own_lines
+    assert own_lines is not None
+    number = 0
+    with path.open("rb") as handle:
+        tail = b""
+        while chunk := handle.read(_CHUNK):
+            buffer = tail + chunk
+            end = buffer.rfind(b"\n")
+            if end < 0:
+                tail = buffer
+                continue
+            lines, indices, count = own_lines(buffer, end, owned)
+            yield from zip([number + 1 + i for i in indices], lines, strict=True)
+            number += count
+            tail = buffer[end + 1 :]
+        if tail:
+            lines, indices, _ = own_lines(tail, len(tail), owned)
+            yield from zip([number + 1 + i for i in indices], lines, strict=True)
+
+
+def _file_source(path: Path) -> Source:
+    def lines(owned: bytes | None) -> tuple[Numbered, bool]:
+        if owned is None or _own_lines is None:
+            return _numbered(_read_lines(path)), False
+        return _read_own_lines(path, owned), True
+
+    return lines
+
+
 def replay_path(
     path: Path,
     *,
@@ -459,7 +533,7 @@ def replay_path(
 ) -> ReplayResult:
     """:func:`replay_lines` over a file (each job reads it)."""
     options = _Options(worker or WorkerSettings(), pricer, normaliser, fmt, max(1, partitions))
-    return _run(lambda: _read_lines(path), options, jobs)
+    return _run(_file_source(path), options, jobs)
 
 
 def file_pricer(tariff_path: Path, time_zone: str, pricing: PricingSettings) -> SessionPricer:

@@ -31,6 +31,7 @@
 //! than the Outlet (those need the phase and location rules of `_combine`).
 
 mod fold;
+mod lines;
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -537,6 +538,8 @@ fn chargewatch_native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(meter_values_v16, module)?)?;
     module.add_function(wrap_pyfunction!(meter_values_envelope_v16, module)?)?;
     module.add_function(wrap_pyfunction!(fold::fold_samples, module)?)?;
+    module.add_function(wrap_pyfunction!(lines::own_lines, module)?)?;
+    module.add_function(wrap_pyfunction!(lines::murmur2, module)?)?;
     module.add("KNOT_MS", fold::KNOT_MS)?;
     module.add("MAX_KNOTS", fold::MAX_KNOTS)?;
     Ok(())

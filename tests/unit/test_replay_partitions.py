@@ -10,6 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import chargewatch_native
 import msgspec
 import pytest
 from aiokafka.partitioner import murmur2 as aiokafka_murmur2
@@ -130,3 +131,55 @@ def test_a_job_that_dies_is_reported(ocpp_file: Path, monkeypatch: pytest.Monkey
     monkeypatch.setattr(replay, "_replay", die)  # inherited by the forked jobs
     with pytest.raises(ReplayJobError, match="exit code 7"):
         replay_path(ocpp_file, partitions=8, jobs=2)
+
+
+def test_the_compiled_line_filter_keeps_the_lines_the_python_skim_keeps(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What a job reads from a file when it owns some partitions: every line the
+    # Python skim (_named_station, partition_of) would not skip, numbered alike,
+    # whatever the reads cut lines at.
+    rng = random.Random(3)
+    stations = [b"CP-1", b"CP-22", "Ladestation-Ü".encode(), b"x" * 70]
+    shapes = [
+        b'{"station_id":"%s","a":1}',
+        b'{"station_id":"%s","a":"\\u0041"}',  # an escape: decode to know
+        b'{"station_id":"%s","station_id":"CP-1"}',  # the last key wins
+        b'{"ocpp_version":"1.6","station_id":"%s"}',  # not first
+        b'{"station_id":"%s',  # unfinished
+    ]
+    lines = []
+    for _ in range(3000):
+        roll = rng.random()
+        if roll < 0.8:
+            shape = rng.choice(shapes[:1] * 6 + shapes[1:])
+            lines.append(shape.replace(b"%s", rng.choice(stations)))
+        elif roll < 0.9:
+            lines.append(rng.choice([b"", b"  ", b"\t\r", b"\x0b\x0c "]))
+        elif roll < 0.95:
+            lines.append(b'{"station_id":"\xff\xfe","a":1}')  # not UTF-8
+        else:
+            lines.append(rng.randbytes(rng.randrange(1, 40)).replace(b"\n", b""))
+    path = tmp_path / "lines.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    monkeypatch.setattr(replay, "_CHUNK", 97)
+    every = list(replay._numbered(replay._read_lines(path)))
+    assert len(every) > 2500
+    for owned in (bytes([1, 0, 0]), bytes([0, 1, 1]), bytes([0, 0, 0, 0, 0, 0, 0, 9])):
+        want = [
+            (number, line)
+            for number, line in every
+            if (station := replay._named_station(line)) is None
+            or owned[partition_of(station.encode(), len(owned))]
+        ]
+        assert list(replay._read_own_lines(path, owned)) == want
+        assert 0 < len(want) < len(every)
+    path.write_bytes(path.read_bytes().rstrip(b"\n"))  # no newline at the end
+    assert list(replay._read_own_lines(path, bytes([1]))) == every
+
+
+def test_the_compiled_murmur2_is_kafkas() -> None:
+    rng = random.Random(9)
+    for n in range(0, 64):
+        key = rng.randbytes(n)
+        assert chargewatch_native.murmur2(key) == aiokafka_murmur2(key) & 0xFFFFFFFF, key
