@@ -15,6 +15,7 @@
 //! without having changed anything, and the caller folds in Python.
 //! `tests/unit/test_native_fold.py` holds the two to the same states.
 
+use pyo3::buffer::PyBuffer;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyList, PyTuple};
@@ -38,6 +39,7 @@ fn fit(value: i128) -> Fits<i64> {
 }
 
 /// The meter fold's fields (`streams.core.meter.MeterFold`), as plain values.
+#[derive(Clone)]
 struct Fold {
     first: Option<i64>,
     last: Option<i64>,
@@ -254,16 +256,16 @@ fn read_fold(meter: &Bound<'_, PyAny>) -> PyResult<Fits<Fold>> {
     let recent = get!("recent");
     let recent_wide = get!("recent_wide");
     let (buffer, wide) = if !recent.is_none() {
-        let raw = recent.call_method0(pyo3::intern!(meter.py(), "tobytes"))?;
-        let bytes = raw.cast::<PyBytes>()?.as_bytes();
-        if bytes.len() % 4 != 0 {
+        // The array('i') read through the buffer protocol; anything else is
+        // not one the fold wrote: Python's to handle.
+        let Ok(view) = PyBuffer::<i32>::get(&recent) else {
             return Ok(Err(Overflow));
-        }
-        let values = bytes
-            .chunks_exact(4)
-            .map(|chunk| i64::from(i32::from_ne_bytes([chunk[0], chunk[1], chunk[2], chunk[3]])))
-            .collect::<Vec<_>>();
-        (Some(values), false)
+        };
+        let values = view.to_vec(meter.py())?;
+        (
+            Some(values.into_iter().map(i64::from).collect::<Vec<_>>()),
+            false,
+        )
     } else if !recent_wide.is_none() {
         match recent_wide.extract::<Vec<i64>>() {
             Ok(values) => (Some(values), true),
@@ -298,25 +300,36 @@ fn read_fold(meter: &Bound<'_, PyAny>) -> PyResult<Fits<Fold>> {
     }))
 }
 
+/// Write back what changed since `before` (each write is a Python call).
 fn write_fold(
     py: Python<'_>,
     meter: &Bound<'_, PyAny>,
     fold: &Fold,
+    before: &Fold,
     had_knots: bool,
 ) -> PyResult<()> {
     macro_rules! set {
-        ($name:literal, $value:expr) => {
+        ($name:expr, $value:expr) => {
             meter.setattr(pyo3::intern!(py, $name), $value)?
         };
     }
-    set!("first", fold.first);
-    set!("last", fold.last);
-    set!("energy", fold.energy);
-    set!("last_rise_ms", fold.last_rise_ms);
-    set!("sealed_ms", fold.sealed_ms);
-    set!("flags", fold.flags);
-    set!("last_ms", fold.last_ms);
-    set!("first_ms", fold.first_ms);
+    macro_rules! set_changed {
+        ($($field:ident),*) => {
+            $(if fold.$field != before.$field {
+                set!(stringify!($field), fold.$field);
+            })*
+        };
+    }
+    set_changed!(
+        first,
+        last,
+        energy,
+        last_rise_ms,
+        sealed_ms,
+        flags,
+        last_ms,
+        first_ms
+    );
     if !fold.new_knots.is_empty() {
         if had_knots {
             let knots = meter.getattr(pyo3::intern!(py, "knot_wh"))?;
@@ -329,23 +342,59 @@ fn write_fold(
             set!("knot_wh", PyList::new(py, &fold.new_knots)?);
         }
     }
-    set!("recent_ms", fold.recent_ms);
-    set!("recent_wh", fold.recent_wh);
+    set_changed!(recent_ms, recent_wh);
     match (&fold.buffer, fold.wide) {
         (None, _) => {
-            set!("recent", py.None());
-            set!("recent_wide", py.None());
+            if before.buffer.is_some() {
+                set!("recent", py.None());
+                set!("recent_wide", py.None());
+            }
         }
         (Some(values), true) => {
-            set!("recent", py.None());
+            if !before.wide || before.buffer.is_none() {
+                set!("recent", py.None());
+            }
             set!("recent_wide", PyList::new(py, values)?);
         }
         (Some(values), false) => {
-            set!("recent", packed(py, values)?);
-            set!("recent_wide", py.None());
+            // Most runs leave the buffer as long as they found it (a reading
+            // in, one sealed per sample): then it is written in place.
+            let same_length = !before.wide
+                && before
+                    .buffer
+                    .as_ref()
+                    .is_some_and(|old| old.len() == values.len());
+            if same_length {
+                let recent = meter.getattr(pyo3::intern!(py, "recent"))?;
+                let view = PyBuffer::<i32>::get(&recent)?;
+                let narrow: Vec<i32> = values.iter().map(|&value| value as i32).collect();
+                view.copy_from_slice(py, &narrow)?;
+            } else {
+                set!("recent", packed(py, values)?);
+                if before.wide {
+                    set!("recent_wide", py.None());
+                }
+            }
         }
     }
     Ok(())
+}
+
+/// The state's fields as read, to write back only those that changed.
+struct Initial<'py> {
+    first_ms: Option<i64>,
+    last_ms: Option<i64>,
+    first_sample_ms: Option<i64>,
+    last_sample_ms: Option<i64>,
+    soc_first_ms: Option<i64>,
+    soc_last_ms: Option<i64>,
+    auto_closed_ms: Option<i64>,
+    outside_window: bool,
+    transaction_id: Bound<'py, PyAny>,
+    max_power: Bound<'py, PyAny>,
+    soc_first: Bound<'py, PyAny>,
+    soc_last: Bound<'py, PyAny>,
+    stalled: bool,
 }
 
 /// Fold `samples` (``streams.core.events.Sample`` tuples) into `state` as
@@ -373,6 +422,7 @@ pub fn fold_samples(
     }
     let meter = get!("meter");
     let mut fold = try_fit!(read_fold(&meter));
+    let before = fold.clone();
     let had_knots = fold.knots_existed;
     let mut first_ms = try_fit!(opt_i64(&get!("first_ms")));
     let mut last_ms = try_fit!(opt_i64(&get!("last_ms")));
@@ -390,6 +440,21 @@ pub fn fold_samples(
     let mut samples_seen: i64 = try_fit!(req_i64(&get!("samples")));
     let mut outside_window: bool = get!("outside_window").extract()?;
     let mut max_power_value = try_fit!(req_i64(&max_power));
+    let initial = Initial {
+        first_ms,
+        last_ms,
+        first_sample_ms,
+        last_sample_ms,
+        soc_first_ms,
+        soc_last_ms,
+        auto_closed_ms,
+        outside_window,
+        transaction_id: transaction_id.clone(),
+        max_power: max_power.clone(),
+        soc_first: soc_first.clone(),
+        soc_last: soc_last.clone(),
+        stalled: get!("stalled").extract()?,
+    };
 
     for sample in samples.iter() {
         let sample = sample.cast::<PyTuple>()?;
@@ -461,24 +526,36 @@ pub fn fold_samples(
     }
 
     macro_rules! set {
-        ($name:literal, $value:expr) => {
+        ($name:expr, $value:expr) => {
             state.setattr(pyo3::intern!(py, $name), $value)?
         };
     }
-    write_fold(py, &meter, &fold, had_knots)?;
-    set!("first_ms", first_ms);
-    set!("last_ms", last_ms);
-    set!("transaction_id", transaction_id);
+    write_fold(py, &meter, &fold, &before, had_knots)?;
+    // Only what changed: most of these stay as they were over a run.
+    macro_rules! set_changed {
+        ($($name:ident),*) => {
+            $(if $name != initial.$name {
+                set!(stringify!($name), $name);
+            })*
+        };
+    }
+    set_changed!(first_ms, last_ms, first_sample_ms, last_sample_ms);
+    set_changed!(soc_first_ms, soc_last_ms, auto_closed_ms, outside_window);
     set!("samples", samples_seen);
-    set!("first_sample_ms", first_sample_ms);
-    set!("last_sample_ms", last_sample_ms);
-    set!("max_power_w", max_power);
-    set!("soc_first_ms", soc_first_ms);
-    set!("soc_first", soc_first);
-    set!("soc_last_ms", soc_last_ms);
-    set!("soc_last", soc_last);
-    set!("stalled", false);
-    set!("auto_closed_ms", auto_closed_ms);
-    set!("outside_window", outside_window);
+    if !transaction_id.is(&initial.transaction_id) {
+        set!("transaction_id", transaction_id);
+    }
+    if !max_power.is(&initial.max_power) {
+        set!("max_power_w", max_power);
+    }
+    if !soc_first.is(&initial.soc_first) {
+        set!("soc_first", soc_first);
+    }
+    if !soc_last.is(&initial.soc_last) {
+        set!("soc_last", soc_last);
+    }
+    if initial.stalled {
+        set!("stalled", false);
+    }
     Ok(true)
 }

@@ -314,7 +314,12 @@ class Stitcher:
             silent_ms = watermark_ms - state.last_ms
             if silent_ms < stall_min_ms and silent_ms < auto_close_ms:
                 continue  # deferred samples only make it newer: not silent either
-            if pending and sid in pending:
+            if pending and (run := pending.get(sid)) is not None:
+                # The last deferred sample is no newer than the newest: if even
+                # it is recent, the session is not silent; else fold and see.
+                silent_ms = watermark_ms - run[-1][1]
+                if silent_ms < stall_min_ms and silent_ms < auto_close_ms:
+                    continue
                 self._fold_pending(sid)
                 silent_ms = watermark_ms - state.last_ms
                 if silent_ms < stall_min_ms and silent_ms < auto_close_ms:
