@@ -538,9 +538,10 @@ def _read_own_lines(path: Path, owned: bytes) -> Numbered:
 
 def _file_source(path: Path) -> Source:
     def lines(owned: bytes | None) -> tuple[Numbered, bool]:
-        if owned is None or _own_lines is None:
+        if _own_lines is None:
             return _numbered(_read_lines(path)), False
-        return _read_own_lines(path, owned), True
+        # All (one partition, owned): the lines not blank, split in compiled code.
+        return _read_own_lines(path, owned or b"\x01"), True
 
     return lines
 
