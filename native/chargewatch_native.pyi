@@ -30,3 +30,9 @@ def own_lines(buffer: bytes, end: int, owned: bytes) -> tuple[list[bytes], list[
 
 def murmur2(data: bytes) -> int:
     """Kafka's 32-bit murmur2 of data."""
+
+def meter_total(
+    meter: object, lo_ms: int | None, hi_ms: int | None
+) -> tuple[int, int | None, int, int] | None:
+    """streams.core.meter.meter_total of a MeterFold, or None when a value does
+    not fit 64-bit integers."""

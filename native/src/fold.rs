@@ -559,3 +559,60 @@ pub fn fold_samples(
     }
     Ok(true)
 }
+
+/// `(energy, last_rise_ms, flags, outside)`.
+type Total = (i64, Option<i64>, i64, i64);
+
+/// `streams.core.meter.meter_total`: `(energy, last_rise_ms, flags, outside)`
+/// of the fold with its buffered readings folded in (by the rules of
+/// `_step`, without noting knots), the fold unchanged; `None` when a value
+/// does not fit (Python computes it then).
+#[pyfunction]
+pub fn meter_total(
+    meter: &Bound<'_, PyAny>,
+    lo_ms: Option<i64>,
+    hi_ms: Option<i64>,
+) -> PyResult<Option<Total>> {
+    let Ok(fold) = read_fold(meter)? else {
+        return Ok(None);
+    };
+    let (mut energy, mut last_rise_ms, mut flags, mut last) =
+        (fold.energy, fold.last_rise_ms, fold.flags, fold.last);
+    let mut outside = 0;
+    let Some(buffer) = fold.buffer.as_ref() else {
+        return Ok(Some((energy, last_rise_ms, flags, 0)));
+    };
+    for pair in buffer.chunks_exact(2) {
+        let (Ok(ms), Ok(wh)) = (
+            fit(i128::from(fold.recent_ms) + i128::from(pair[0])),
+            fit(i128::from(fold.recent_wh) + i128::from(pair[1])),
+        ) else {
+            return Ok(None);
+        };
+        if lo_ms.is_some_and(|lo| ms < lo) || hi_ms.is_some_and(|hi| ms > hi) {
+            outside += 1;
+            continue;
+        }
+        match last {
+            Some(previous) if wh > previous => {
+                let Ok(total) = fit(i128::from(energy) + i128::from(wh) - i128::from(previous))
+                else {
+                    return Ok(None);
+                };
+                energy = total;
+                last_rise_ms = Some(ms);
+                last = Some(wh);
+            }
+            Some(previous) if wh < previous => {
+                if i128::from(wh) * RESET_FRACTION <= i128::from(previous) {
+                    flags |= RESET;
+                    last = Some(wh);
+                } else {
+                    flags |= REGRESSION;
+                }
+            }
+            _ => last = Some(wh),
+        }
+    }
+    Ok(Some((energy, last_rise_ms, flags, outside)))
+}

@@ -538,6 +538,7 @@ fn chargewatch_native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(meter_values_v16, module)?)?;
     module.add_function(wrap_pyfunction!(meter_values_envelope_v16, module)?)?;
     module.add_function(wrap_pyfunction!(fold::fold_samples, module)?)?;
+    module.add_function(wrap_pyfunction!(fold::meter_total, module)?)?;
     module.add_function(wrap_pyfunction!(lines::own_lines, module)?)?;
     module.add_function(wrap_pyfunction!(lines::murmur2, module)?)?;
     module.add("KNOT_MS", fold::KNOT_MS)?;

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 from array import array
 from bisect import bisect_left
+from collections.abc import Callable
 from copy import copy
 from typing import TYPE_CHECKING, Any, TypeAlias
 
@@ -53,6 +54,7 @@ __all__ = [
     "fold_total",
     "knots",
     "meter_total",
+    "meter_total_python",
     "packed_from_builtins",
     "packed_to_builtins",
     "seal_until",
@@ -245,8 +247,24 @@ def meter_total(
     outside)`` -- without copying the fold or noting knots.
 
     A session record needs only these, and one is built at every emission, so
-    the buffer is folded here into locals (the rules of ``_step``) instead of
-    into a copy of the whole fold. ``test_meter_buffer`` checks the two agree."""
+    the buffer is folded into locals (the rules of ``_step``) instead of into a
+    copy of the whole fold: in compiled code when the build has it
+    (``native/src/fold.rs``), else by :func:`meter_total_python`.
+    ``test_meter_buffer`` checks both agree with :func:`fold_total`."""
+    if _native_total is not None:
+        try:
+            total = _native_total(fold, lo_ms, hi_ms)
+        except OverflowError:  # a window beyond 64-bit ms
+            total = None
+        if total is not None:
+            return total
+    return meter_total_python(fold, lo_ms, hi_ms)
+
+
+def meter_total_python(
+    fold: MeterFold, lo_ms: int | None, hi_ms: int | None
+) -> tuple[int, int | None, int, int]:
+    """:func:`meter_total` in Python (any integers)."""
     energy, last_rise_ms, flags, last = fold.energy, fold.last_rise_ms, fold.flags, fold.last
     buf = _buffer(fold)
     if not buf:
@@ -274,6 +292,16 @@ def meter_total(
         else:
             flags |= REGRESSION
     return energy, last_rise_ms, flags, outside
+
+
+_Total: TypeAlias = tuple[int, int | None, int, int]
+_native_total: Callable[[MeterFold, int | None, int | None], _Total | None] | None
+try:
+    from chargewatch_native import meter_total as _compiled_total
+except ImportError:  # pragma: no cover - the build includes it
+    _native_total = None
+else:
+    _native_total = _compiled_total
 
 
 def packed_to_builtins(obj: Any) -> Any:

@@ -16,6 +16,7 @@ from streams.core.meter import (
     fold_total,
     knots,
     meter_total,
+    meter_total_python,
     seal_until,
 )
 from streams.core.state import SessionState, restore_state, snapshot_state
@@ -148,8 +149,17 @@ def test_meter_total_agrees_with_fold_total(
     seal_until(fold, T0 + sealed, lo, hi)  # part sealed, part still buffered
     before = msgspec.structs.asdict(fold)
     total, outside = fold_total(fold, lo, hi)
-    assert meter_total(fold, lo, hi) == (total.energy, total.last_rise_ms, total.flags, outside)
+    want = (total.energy, total.last_rise_ms, total.flags, outside)
+    assert meter_total(fold, lo, hi) == meter_total_python(fold, lo, hi) == want
     assert msgspec.structs.asdict(fold) == before
+
+
+def test_meter_total_beyond_64_bits_is_computed_in_python() -> None:
+    fold = MeterFold()
+    for ms, wh in ((T0, 10), (T0 + 1000, 2**70), (T0 + 2000, 2**70 + 5)):
+        add_reading(fold, ms, wh)
+    assert meter_total(fold, None, 2**80) == meter_total_python(fold, None, 2**80)
+    assert meter_total(fold, None, None) == (2**70 + 5 - 10, T0 + 2000, 0, 0)
 
 
 def test_a_reading_years_after_the_last_notes_a_bounded_profile() -> None:
