@@ -11,6 +11,8 @@
 * ``recovery`` - SIGKILL of the worker half-way through a backlog, a new one
   started at once: time until committed progress resumes, and the final
   sessions against an undisturbed run.
+* ``pipeline_rate`` - worker and sink draining a backlog together: the
+  maximum rate of the path the latency is measured on, on this machine.
 * ``latency`` - worker and sink running, envelopes produced at a fixed rate:
   time from producing a StopTransaction to its completed session row in
   ClickHouse (``inserted_at``).
@@ -40,6 +42,7 @@ __all__ = [
     "Workload",
     "faust_baseline",
     "latency",
+    "pipeline_rate",
     "recovery",
     "replay_reference",
     "scale_out",
@@ -243,6 +246,39 @@ def _stop_session(value: bytes) -> str | None:
 
 WARM_UP_S = 3.0
 """Paced traffic before latency is measured (see :func:`latency`)."""
+
+
+def pipeline_rate(bootstrap: str, root: Path, log: Workload) -> float:
+    """Envelopes per wall second that the worker and the sink, running together
+    on this machine, take from a backlog to ClickHouse: from the first record
+    produced until both have committed everything (the sink commits after its
+    inserts). Both are started and caught up on a few records first."""
+    bench = BenchPipeline(bootstrap, root)
+    topic = bench.kafka.ocpp_topic
+    records = [(key.encode(), value) for key, value in log.records]
+    warm = 500
+    bench.produce(topic, records[:warm])
+    worker = bench.start("worker")
+    sink = bench.start("sink")
+    try:
+        bench.wait_members(1, [worker])
+        bench.wait_drained([topic], [worker])
+        while bench.sink_lag() > 0:
+            if not sink.alive():
+                raise SystemExit(f"the sink died, see {sink.log_path}")
+            time.sleep(0.1)
+        started = time.monotonic()
+        total = bench.produce(topic, records[warm:])
+        bench.wait_drained([topic], [worker])
+        while bench.sink_lag() > 0:
+            time.sleep(0.1)
+        wall = time.monotonic() - started
+    finally:
+        bench.stop_all()
+    rate = total / wall
+    print(f"  worker and sink together, {total:,} envelopes from a backlog to ClickHouse: "
+          f"{rate:,.0f} messages/s wall")  # fmt: skip
+    return rate
 
 
 def latency(
