@@ -248,6 +248,18 @@ WARM_UP_S = 3.0
 """Paced traffic before latency is measured (see :func:`latency`)."""
 
 
+_WARM = 500
+
+
+def _start_pipeline(
+    bench: BenchPipeline, records: list[tuple[bytes, bytes]]
+) -> tuple[Service, Service]:
+    """The worker and the sink, started on the first ``_WARM`` records (so that
+    both are up, and have made their first inserts, before anything is timed)."""
+    bench.produce(bench.kafka.ocpp_topic, records[:_WARM])
+    return bench.start("worker"), bench.start("sink")
+
+
 def pipeline_rate(bootstrap: str, root: Path, log: Workload) -> float:
     """Envelopes per wall second that the worker and the sink, running together
     on this machine, take from a backlog to ClickHouse: from the first record
@@ -256,10 +268,7 @@ def pipeline_rate(bootstrap: str, root: Path, log: Workload) -> float:
     bench = BenchPipeline(bootstrap, root)
     topic = bench.kafka.ocpp_topic
     records = [(key.encode(), value) for key, value in log.records]
-    warm = 500
-    bench.produce(topic, records[:warm])
-    worker = bench.start("worker")
-    sink = bench.start("sink")
+    worker, sink = _start_pipeline(bench, records)
     try:
         bench.wait_members(1, [worker])
         bench.wait_drained([topic], [worker])
@@ -268,7 +277,7 @@ def pipeline_rate(bootstrap: str, root: Path, log: Workload) -> float:
                 raise SystemExit(f"the sink died, see {sink.log_path}")
             time.sleep(0.1)
         started = time.monotonic()
-        total = bench.produce(topic, records[warm:])
+        total = bench.produce(topic, records[_WARM:])
         bench.wait_drained([topic], [worker])
         while bench.sink_lag() > 0:
             time.sleep(0.1)
@@ -291,17 +300,14 @@ def latency(
     bench = BenchPipeline(bootstrap, root)
     topic = bench.kafka.ocpp_topic
     records = [(key.encode(), value) for key, value in log.records]
-    warm = 500
-    bench.produce(topic, records[:warm])
-    worker = bench.start("worker")
-    sink = bench.start("sink")
+    worker, sink = _start_pipeline(bench, records)
     produced: dict[str, float] = {}
     cold: set[str] = set()  # stops produced while warming up
     try:
         bench.wait_members(1, [worker])
         bench.wait_drained([topic], [worker])  # both started and caught up
-        seconds = min(seconds, (len(records) - warm) / rate - WARM_UP_S)
-        paced = records[warm : warm + int(rate * (WARM_UP_S + seconds))]
+        seconds = min(seconds, (len(records) - _WARM) / rate - WARM_UP_S)
+        paced = records[_WARM : _WARM + int(rate * (WARM_UP_S + seconds))]
         # As ``chargewatch gateway`` produces: its linger, lz4. With 1 ms and no
         # compression the co-located broker spent a whole core on tiny requests,
         # starving the worker; with 5 ms, half a core at 13,000 messages/s.

@@ -299,19 +299,18 @@ class _Replayer:
                 part.next_tick = watermark + self._tick_ms
         part.watermark = watermark
 
-    def _stitch_samples(self, part: _Partition, samples: list[Event | Sample]) -> None:
+    def _stitch_samples(self, part: _Partition, samples: list[Sample]) -> None:
         """:meth:`_stitch` of a projected MeterValues: samples as values
         (``events.Sample``), all of one session - nine lines in ten, so
         written out for them."""
         if not samples:
             return
         self.events += len(samples)
-        part.order.setdefault(samples[0][0], None)  # type: ignore[index]
+        part.order.setdefault(samples[0][0], None)
         stitcher = part.stitcher
         apply_sample = stitcher.apply_sample
         watermark, next_tick = part.watermark, part.next_tick
         for sample in samples:
-            assert isinstance(sample, tuple)
             apply_sample(sample)
             ms = sample[1]
             if ms > watermark:  # noqa: PLR1730 - max() costs a call

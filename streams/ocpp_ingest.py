@@ -64,7 +64,7 @@ class OcppIngest:
 
     def normalise_projected(
         self, projected: ProjectedEnvelope, partition: int
-    ) -> tuple[list[Event | Sample], list[int]] | None:
+    ) -> tuple[list[Sample], list[int]] | None:
         """:meth:`normalise_decoded` of a value the normaliser's ``project_value``
         projected; ``None`` when it needs decoding after all (nothing changed)."""
         key = f"{_PREFIX}{projected[1] or self._tenant}|{projected[0]}"

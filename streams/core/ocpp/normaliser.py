@@ -16,7 +16,7 @@ updates the station's :class:`StationContext`. Any failure raises an
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 
@@ -97,7 +97,7 @@ class OcppNormaliser:
 
     def normalise_projected(
         self, projected: ProjectedEnvelope, context: StationContext
-    ) -> tuple[list[Event | Sample], list[int]] | None:
+    ) -> tuple[list[Sample], list[int]] | None:
         """:meth:`normalise_compact` of a value :attr:`project_value` projected,
         without decoding it: the same events and times, and the same changes to
         ``context``. ``None`` when the case needs the full path (see
@@ -144,7 +144,8 @@ class OcppNormaliser:
                     *projected, context, envelope.tenant or self._tenant, envelope.station_id
                 )
                 if done is not None:
-                    return done
+                    # Samples only: a list of them is one of events and samples.
+                    return cast("tuple[list[Event | Sample], list[int]]", done)
         out = self._run(envelope, context, compact=True)
         return out.events, out.times
 

@@ -52,7 +52,7 @@ from typing import Any
 import msgspec
 
 from schemas.vocabulary import AuthResult
-from streams.core.events import Event, Sample
+from streams.core.events import Sample
 from streams.core.ocpp.compiled import Row
 from streams.core.ocpp.context import (
     AuthSeen,
@@ -222,7 +222,7 @@ def meter_values_projected(  # noqa: PLR0917 - positional: called for nine messa
     ctx: StationContext,
     tenant: str,
     station_id: str,
-) -> tuple[list[Event | Sample], list[int]] | None:
+) -> tuple[list[Sample], list[int]] | None:
     """:func:`meter_values` of a request the compiled path has validated and
     reduced (``streams.core.ocpp.compiled``), in the compact form, when its
     transaction is known: the common case. ``None``: the case needs the full
@@ -238,7 +238,7 @@ def meter_values_projected(  # noqa: PLR0917 - positional: called for nine messa
     rec = ctx.transactions.get(sid) if sid is not None else None
     if rec is None:
         return None
-    events: list[Event | Sample] = []
+    events: list[Sample] = []
     times: list[int] = []
     sid, cid, txid = rec.session_id, rec.connector_id, rec.transaction_id
     for ms, energy, power, soc in rows:
