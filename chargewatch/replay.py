@@ -41,10 +41,12 @@ from streams.core.ocpp import OcppEnvelope, OcppNormaliser, decode_envelope
 from streams.core.ocpp.compiled import ProjectedEnvelope
 from streams.core.partition import partition_of
 from streams.core.state import event_ms
-from streams.core.stitcher import Stitcher
+from streams.core.stitcher import MAX_DEFERRED, Stitcher
 from streams.ocpp_ingest import OcppIngest
 
 if TYPE_CHECKING:
+    from chargewatch_native import Lane
+
     # Pricing is imported by file_pricer, when a replay prices: most do not.
     from schemas.cdr import Cdr
     from streams.core.session_pricing import SessionPricer
@@ -109,19 +111,35 @@ def replay_lines(
     return _run(lambda _owned: (_numbered(held), False), options, jobs)
 
 
-Numbered = Iterable[tuple[int, bytes]]
-"""Lines that are not blank, with their line numbers (from 1)."""
+Numbered = Iterable[tuple[list[int], list[bytes]]]
+"""Lines that are not blank, in chunks: their line numbers (from 1) and the lines."""
 
 Source = Callable[[bytes | None], tuple[Numbered, bool]]
 """The input's lines, called once per job with the partitions it owns (a byte
 per partition, non-zero for its own) or ``None`` for all; and whether it left
 out the lines that name another job's station (else the job skips them)."""
 
+_CHUNK_LINES = 4096
+
 
 def _numbered(lines: Iterable[bytes]) -> Numbered:
+    numbers: list[int] = []
+    kept: list[bytes] = []
     for number, line in enumerate(lines, start=1):
         if line and not line.isspace():  # not strip(): that copies every line
-            yield number, line
+            numbers.append(number)
+            kept.append(line)
+            if len(kept) == _CHUNK_LINES:
+                yield numbers, kept
+                numbers, kept = [], []
+    if kept:
+        yield numbers, kept
+
+
+def _each(lines: Numbered) -> Iterator[tuple[int, bytes]]:
+    """The chunks' numbered lines one by one."""
+    for numbers, texts in lines:
+        yield from zip(numbers, texts, strict=True)
 
 
 def _run(source: Source, options: _Options, jobs: int) -> ReplayResult:
@@ -142,12 +160,20 @@ class _Options:
 
 
 _NEVER = -(2**63)
+_I64 = 2**63
+
+_Lane: type[Lane] | None
+try:
+    from chargewatch_native import Lane as _Lane
+except ImportError:  # pragma: no cover - the build includes it
+    _Lane = None
 
 
 @dataclass
 class _Partition:
     """One partition's stitcher and its event-time clock."""
 
+    index: int
     stitcher: Stitcher
     order: dict[str, None] = field(default_factory=dict)  # session ids, first seen first
     watermark: int = _NEVER
@@ -180,8 +206,18 @@ def _replay(
     check is made there, for every partition, as a single process would."""
     replayer = _Replayer(options, mine, filtered=filtered)
     line = replayer.line
-    for number, text in lines:
-        line(number, text)
+    for numbers, texts in lines:
+        index, count = 0, len(texts)
+        while index < count:
+            # The lane takes the lines it can in one call (most of them, once
+            # their sessions are armed); each other line is Python's.
+            lane = replayer.lane
+            if lane is not None:
+                index = lane.take(texts, index)
+                if index == count:
+                    break
+            line(numbers[index], texts[index])
+            index += 1
     return replayer.finish(newest(replayer.newest()))
 
 
@@ -196,7 +232,9 @@ class _Replayer:
         cfg = options.worker
         self._options = options
         self._fmt = options.fmt
-        self._partitions = {p: _Partition(stitcher_for(cfg, pricer=options.pricer)) for p in mine}
+        self._partitions = {
+            p: _Partition(p, stitcher_for(cfg, pricer=options.pricer)) for p in mine
+        }
         self._where: dict[str, int] = {}  # station -> partition, computed once per station
         self._reports_undecodable = 0 in self._partitions
         self._shared = len(self._partitions) < options.partitions  # other jobs own some
@@ -204,6 +242,7 @@ class _Replayer:
         self._ocpp: OcppIngest | None = None
         self._project: Callable[[bytes], ProjectedEnvelope | None] | None = None
         self._started = False
+        self.lane: Lane | None = None  # once the input is known to be OCPP
         # Event time advances far faster in a replay than in the worker's wall-clock
         # ticks; silence is never judged finer than the minimum stall time anyway.
         self._tick_ms = round(max(cfg.tick_interval_s, cfg.stall_min_s / 5) * 1000)
@@ -223,6 +262,8 @@ class _Replayer:
                 )
             self._ocpp = OcppIngest(self._options.normaliser, {}, self._options.worker.tenant)
             self._project = self._options.normaliser.project_value
+            if self._project is not None and _Lane is not None:
+                self.lane = _Lane(self._options.partitions, MAX_DEFERRED)
 
     def _partition(self, station: str) -> _Partition | None:
         p = self._where.get(station)
@@ -231,7 +272,7 @@ class _Replayer:
             p = self._where[station] = partition_of(station.encode(), count) if count > 1 else 0
         return self._partitions.get(p)
 
-    def line(self, number: int, line: bytes) -> None:
+    def line(self, number: int, line: bytes) -> None:  # noqa: PLR0912 - one flow, in order
         if not self._started:
             self._start(line)
         # Shared with other jobs: a line that names its station first (as the
@@ -247,14 +288,25 @@ class _Replayer:
         # Most OCPP lines are a 1.6 MeterValues the compiled path takes whole,
         # without the envelope decode (as the worker does).
         project = self._project
+        lane = self.lane
         if project is not None and (projected := project(line)) is not None:
             part = self._partition(projected[0])
             if part is None:
                 return  # another process's
             assert ocpp is not None
+            if lane is not None:
+                # Only this session can change (or nothing, if it returns None).
+                if projected[3] is not None and -_I64 <= projected[3] < _I64:
+                    run = lane.release_one(projected[0], projected[1], projected[3])
+                    if run is not None:
+                        self._hand_over([run])
+                self._enter(lane, part, None)
             timed = ocpp.normalise_projected(projected, 0)
             if timed is not None:
-                self._stitch_samples(part, timed[0])
+                samples = timed[0]
+                self._stitch_samples(part, samples)
+                if lane is not None and samples:
+                    self._arm(lane, part, projected, samples[-1])
                 return
         try:
             decoded = decode_envelope(line) if ocpp is not None else decode_event(line)
@@ -267,6 +319,8 @@ class _Replayer:
         part = self._partition(decoded.station_id)
         if part is None:
             return  # another process's
+        if lane is not None:
+            self._enter(lane, part, decoded.station_id)
         try:
             if ocpp is not None:
                 assert isinstance(decoded, OcppEnvelope)
@@ -278,6 +332,45 @@ class _Replayer:
             self.rejected.append((number, f"{exc.reason}: {exc}"))
             return
         self._stitch(part, batch, times)
+
+    def _enter(self, lane: Lane, part: _Partition, station: str | None) -> None:
+        """Before Python takes a line of ``station``: the samples the lane holds
+        for it handed over (it takes no more of its lines until armed again), and
+        the partition's clock as the lane moved it."""
+        if station is not None:
+            self._hand_over(lane.release(station))
+        if lane.full:
+            self._hand_over(lane.release_held())
+        part.watermark, part.next_tick = lane.clock(part.index)
+
+    def _hand_over(self, runs: list[tuple[int, str, list[Sample]]]) -> None:
+        partitions = self._partitions
+        for p, sid, samples in runs:
+            partitions[p].stitcher.defer_run(sid, samples)
+
+    def _arm(
+        self, lane: Lane, part: _Partition, projected: ProjectedEnvelope, last: Sample
+    ) -> None:
+        """After Python took a MeterValues of a session the long way: let the lane
+        take the next ones, while the session would hold their samples."""
+        sid = last[0]
+        deadline = part.stitcher.deferral_deadline(sid)
+        if deadline is None or deadline >= _I64:
+            return
+        assert self._ocpp is not None and projected[3] is not None
+        record = self._ocpp.transaction(projected, sid)
+        lane.arm(projected[0], projected[1], projected[3], part.index, deadline, last, record)
+
+    def _tick(self, part: _Partition, watermark: int) -> None:
+        """Judge silence in a partition, the samples the lane holds for it handed
+        over first; the sessions it emits a record for are disarmed."""
+        lane = self.lane
+        if lane is None:
+            part.stitcher.tick(watermark)
+            return
+        self._hand_over(lane.release_held(part.index))
+        if records := part.stitcher.tick(watermark):
+            lane.disarm([record.session_id for record in records])
 
     def _stitch(self, part: _Partition, batch: list[Event | Sample], times: list[int]) -> None:
         """Fold a line's events into its partition's stitcher, in order, judging
@@ -295,9 +388,11 @@ class _Replayer:
             if part.next_tick is None:
                 part.next_tick = watermark + self._tick_ms
             elif watermark >= part.next_tick:
-                stitcher.tick(watermark)
+                self._tick(part, watermark)
                 part.next_tick = watermark + self._tick_ms
         part.watermark = watermark
+        if self.lane is not None:
+            self.lane.set_clock(part.index, watermark, part.next_tick)
 
     def _stitch_samples(self, part: _Partition, samples: list[Sample]) -> None:
         """:meth:`_stitch` of a projected MeterValues: samples as values
@@ -318,18 +413,26 @@ class _Replayer:
             if next_tick is None:
                 next_tick = watermark + self._tick_ms
             elif watermark >= next_tick:
-                stitcher.tick(watermark)
+                self._tick(part, watermark)
                 next_tick = watermark + self._tick_ms
         part.watermark, part.next_tick = watermark, next_tick
+        if self.lane is not None:
+            self.lane.set_clock(part.index, watermark, next_tick)
 
     def newest(self) -> int:
         """The newest event time of these partitions (ms; very negative when none)."""
+        if self.lane is not None:
+            for part in self._partitions.values():
+                part.watermark, part.next_tick = self.lane.clock(part.index)
         return max((part.watermark for part in self._partitions.values()), default=_NEVER)
 
     def finish(self, newest: int) -> _Part:
         """Judge silence once more at ``newest`` (the newest event time of the whole
         input: a partition whose stations all fell silent has an older clock of its
         own) and settle every session."""
+        if self.lane is not None:
+            self._hand_over(self.lane.release_held())
+            self.events += self.lane.samples
         sessions = []
         for part in self._partitions.values():
             stitcher = part.stitcher
@@ -366,7 +469,7 @@ def _in_parallel(source: Source, options: _Options, jobs: int) -> ReplayResult:
     Each job sends the newest event time it saw, gets the newest of all back
     (for the last silence check), and then sends what it made."""
     lines, _ = source(None)
-    sample = list(islice(lines, _SAMPLE_LINES))
+    sample = list(islice(_each(lines), _SAMPLE_LINES))
     shares = _share((line for _, line in sample), options.partitions, min(jobs, options.partitions))
     if options.fmt == "auto" and sample:
         # Settled here on the input's first line: a job's first may be another.
@@ -527,12 +630,12 @@ def _read_own_lines(path: Path, owned: bytes) -> Numbered:
                 tail = buffer
                 continue
             lines, indices, count = own_lines(buffer, end, owned)
-            yield from zip([number + 1 + i for i in indices], lines, strict=True)
+            yield [number + 1 + i for i in indices], lines
             number += count
             tail = buffer[end + 1 :]
         if tail:
             lines, indices, _ = own_lines(tail, len(tail), owned)
-            yield from zip([number + 1 + i for i in indices], lines, strict=True)
+            yield [number + 1 + i for i in indices], lines
 
 
 def _file_source(path: Path) -> Source:

@@ -36,3 +36,34 @@ def meter_total(
 ) -> tuple[int, int | None, int, int] | None:
     """streams.core.meter.meter_total of a MeterFold, or None when a value does
     not fit 64-bit integers."""
+
+class Lane:
+    """A replay's lane (src/lane.rs): the MeterValues lines of armed sessions
+    taken to their held samples without a Python call per line."""
+
+    samples: int
+    full: bool
+    def __init__(self, partitions: int, cap: int) -> None: ...
+    def take(self, lines: list[bytes], start: int) -> int:
+        """The index of the first line of lines[start:] left to Python."""
+    def arm(
+        self,
+        station: str,
+        tenant: str | None,
+        transaction: int,
+        partition: int,
+        deadline_ms: int,
+        sample: tuple[Any, ...],
+        record: object,
+    ) -> None: ...
+    def release(self, station: str) -> list[tuple[int, str, list[Any]]]:
+        """The samples held for a station's sessions, which are disarmed."""
+    def release_one(
+        self, station: str, tenant: str | None, transaction: int
+    ) -> tuple[int, str, list[Any]] | None:
+        """The samples held for one session, which is disarmed."""
+    def release_held(self, partition: int | None = None) -> list[tuple[int, str, list[Any]]]:
+        """The samples held for a partition's sessions (all: None); still armed."""
+    def disarm(self, session_ids: list[str]) -> None: ...
+    def clock(self, partition: int) -> tuple[int, int | None]: ...
+    def set_clock(self, partition: int, watermark: int, next_tick: int | None) -> None: ...

@@ -21,7 +21,13 @@ from typing import Any
 from chargewatch.errors import ConfigurationError, InputError
 from chargewatch.settings import PrivacySettings
 from streams.core.events import Event, Sample
-from streams.core.ocpp import OcppEnvelope, OcppNormaliser, StationContext, decode_envelope
+from streams.core.ocpp import (
+    OcppEnvelope,
+    OcppNormaliser,
+    StationContext,
+    TxRecord,
+    decode_envelope,
+)
 from streams.core.ocpp.compiled import ProjectedEnvelope
 
 __all__ = ["OcppIngest", "normaliser_for"]
@@ -73,6 +79,11 @@ class OcppIngest:
         if timed is not None:
             self._dirty[partition].add(key)
         return timed
+
+    def transaction(self, projected: ProjectedEnvelope, session_id: str) -> TxRecord:
+        """The normaliser's record of a session of a projected value's station."""
+        key = f"{_PREFIX}{projected[1] or self._tenant}|{projected[0]}"
+        return self._contexts[key].transactions[session_id]
 
     def normalise_batch(
         self, records: Iterable[Any], partition: int, reject: Callable[[InputError, Any], None]

@@ -31,6 +31,7 @@
 //! than the Outlet (those need the phase and location rules of `_combine`).
 
 mod fold;
+mod lane;
 mod lines;
 
 use std::fmt;
@@ -252,7 +253,7 @@ struct Envelope<'a> {
 }
 
 /// One meterValue's reading: (epoch ms, Wh, W, SoC percent).
-type Row = (i64, Option<u64>, Option<u64>, Option<f64>);
+pub(crate) type Row = (i64, Option<u64>, Option<u64>, Option<f64>);
 
 fn two(b: &[u8], at: usize) -> Option<u32> {
     let (hi, lo) = (b[at], b[at + 1]);
@@ -508,10 +509,14 @@ type ProjectedEnvelope = (String, Option<String>, i64, Option<i64>, Vec<Row>);
 /// (every other action and version, and every case `meter_values_v16` defers).
 /// The envelope is checked as `decode_envelope` checks it; its `received_at`
 /// only in the shape of the meterValue times (a subset of what it accepts).
-#[pyfunction]
-fn meter_values_envelope_v16(value: &Bound<'_, PyAny>) -> Option<ProjectedEnvelope> {
-    // Anything but bytes (a tombstone's None, too) is Python's to decide.
-    let value = value.cast::<PyBytes>().ok()?.as_bytes();
+/// `(station_id, tenant or None, connector_id, transaction_id or None, rows)`,
+/// the ids borrowed from the value.
+pub(crate) type EnvelopeView<'a> = (&'a str, Option<&'a str>, i64, Option<i64>, Vec<Row>);
+
+/// The projection of a whole `ocpp.messages` value (see
+/// `meter_values_envelope_v16`), borrowing its ids: also the replay lane's
+/// first step (`lane.rs`).
+pub(crate) fn envelope_view(value: &[u8]) -> Option<EnvelopeView<'_>> {
     let envelope: Envelope<'_> = serde_json::from_slice(value).ok()?;
     if envelope.action != "MeterValues"
         || envelope.ocpp_version != "1.6"
@@ -525,8 +530,27 @@ fn meter_values_envelope_v16(value: &Bound<'_, PyAny>) -> Option<ProjectedEnvelo
     }
     let (connector, transaction, rows) = project(&envelope.request.0)?;
     Some((
-        envelope.station_id.to_owned(),
-        envelope.tenant.map(str::to_owned),
+        envelope.station_id,
+        envelope.tenant,
+        connector,
+        transaction,
+        rows,
+    ))
+}
+
+/// The projection of a whole `ocpp.messages` value, when it is a valid 1.6
+/// MeterValues envelope in the compiled subset; `None` to let Python decode it
+/// (every other action and version, and every case `meter_values_v16` defers).
+/// The envelope is checked as `decode_envelope` checks it; its `received_at`
+/// only in the shape of the meterValue times (a subset of what it accepts).
+#[pyfunction]
+fn meter_values_envelope_v16(value: &Bound<'_, PyAny>) -> Option<ProjectedEnvelope> {
+    // Anything but bytes (a tombstone's None, too) is Python's to decide.
+    let value = value.cast::<PyBytes>().ok()?.as_bytes();
+    let (station, tenant, connector, transaction, rows) = envelope_view(value)?;
+    Some((
+        station.to_owned(),
+        tenant.map(str::to_owned),
         connector,
         transaction,
         rows,
@@ -541,6 +565,7 @@ fn chargewatch_native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(fold::meter_total, module)?)?;
     module.add_function(wrap_pyfunction!(lines::own_lines, module)?)?;
     module.add_function(wrap_pyfunction!(lines::murmur2, module)?)?;
+    module.add_class::<lane::Lane>()?;
     module.add("KNOT_MS", fold::KNOT_MS)?;
     module.add("MAX_KNOTS", fold::MAX_KNOTS)?;
     Ok(())

@@ -227,6 +227,40 @@ class Stitcher:
         fold_sample(state, sample, self._lateness_ms)
         return self._after(state, sample[1], was_closed, was_stalled)
 
+    def deferral_deadline(self, session_id: str) -> int | None:
+        """The time before which :meth:`apply_sample` would hold a sample of the
+        session as things stand (its conditions but the time's), or ``None``.
+        Holding such samples elsewhere and handing them over with
+        :meth:`defer_run` before anything else reads or changes the session is
+        the same as applying them (the replay's compiled lane does)."""
+        state = self._sessions.get(session_id)
+        if (
+            self._pending is None
+            or state is None
+            or state.last_emit_ms is None
+            or not state.version
+            or state.stalled
+            or state.stopped_ms is not None
+            or state.auto_closed_ms is not None
+            or state.final_emitted
+        ):
+            return None
+        return state.last_emit_ms + self._interval_ms
+
+    def defer_run(self, session_id: str, samples: list[Sample]) -> None:
+        """Hold samples of a session held elsewhere on :meth:`deferral_deadline`'s
+        terms, in arrival order, after those held here."""
+        pending = self._pending
+        assert pending is not None, "deferral is off"
+        run = pending.get(session_id)
+        if run is None:
+            pending[session_id] = samples
+        else:
+            run += samples
+        self._deferred += len(samples)
+        if self._deferred >= MAX_DEFERRED:
+            self._fold_pending()
+
     def _fold_pending(self, session_id: str | None = None) -> None:
         """Fold the deferred samples of one session, or of all."""
         pending = self._pending

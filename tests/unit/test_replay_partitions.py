@@ -163,7 +163,7 @@ def test_the_compiled_line_filter_keeps_the_lines_the_python_skim_keeps(
     path = tmp_path / "lines.jsonl"
     path.write_bytes(b"\n".join(lines) + b"\n")
     monkeypatch.setattr(replay, "_CHUNK", 97)
-    every = list(replay._numbered(replay._read_lines(path)))
+    every = list(replay._each(replay._numbered(replay._read_lines(path))))
     assert len(every) > 2500
     for owned in (bytes([1, 0, 0]), bytes([0, 1, 1]), bytes([0, 0, 0, 0, 0, 0, 0, 9])):
         want = [
@@ -172,10 +172,10 @@ def test_the_compiled_line_filter_keeps_the_lines_the_python_skim_keeps(
             if (station := replay._named_station(line)) is None
             or owned[partition_of(station.encode(), len(owned))]
         ]
-        assert list(replay._read_own_lines(path, owned)) == want
+        assert list(replay._each(replay._read_own_lines(path, owned))) == want
         assert 0 < len(want) < len(every)
     path.write_bytes(path.read_bytes().rstrip(b"\n"))  # no newline at the end
-    assert list(replay._read_own_lines(path, bytes([1]))) == every
+    assert list(replay._each(replay._read_own_lines(path, bytes([1])))) == every
 
 
 def test_the_compiled_murmur2_is_kafkas() -> None:
