@@ -28,6 +28,10 @@ def own_lines(buffer: bytes, end: int, owned: bytes) -> tuple[list[bytes], list[
     `owned` (one byte per partition, non-zero: owned) reads, their indices
     among the lines, and the number of lines."""
 
+def partition_weights(buffer: bytes, partitions: int) -> list[int]:
+    """How many lines of buffer name a station of each partition (their
+    station read off their first bytes, as own_lines reads it)."""
+
 def murmur2(data: bytes) -> int:
     """Kafka's 32-bit murmur2 of data."""
 

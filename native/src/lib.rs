@@ -565,6 +565,7 @@ fn chargewatch_native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(fold::meter_total, module)?)?;
     module.add_function(wrap_pyfunction!(lines::own_lines, module)?)?;
     module.add_function(wrap_pyfunction!(lines::murmur2, module)?)?;
+    module.add_function(wrap_pyfunction!(lines::partition_weights, module)?)?;
     module.add_class::<lane::Lane>()?;
     module.add("KNOT_MS", fold::KNOT_MS)?;
     module.add("MAX_KNOTS", fold::MAX_KNOTS)?;

@@ -176,6 +176,14 @@ def test_the_compiled_line_filter_keeps_the_lines_the_python_skim_keeps(
         assert 0 < len(want) < len(every)
     path.write_bytes(path.read_bytes().rstrip(b"\n"))  # no newline at the end
     assert list(replay._each(replay._read_own_lines(path, bytes([1])))) == every
+    # The weights the jobs are shared out by: the named lines of each partition.
+    for partitions in (1, 3, 8):
+        want_weights = [0] * partitions
+        for _, line in every:
+            if (station := replay._named_station(line)) is not None:
+                want_weights[partition_of(station.encode(), partitions)] += 1
+        assert chargewatch_native.partition_weights(path.read_bytes(), partitions) == want_weights
+        assert sum(want_weights) > 1000
 
 
 def test_the_compiled_murmur2_is_kafkas() -> None:
