@@ -222,6 +222,9 @@ def _replay(
             lane = replayer.lane
             if lane is not None:
                 index = lane.take(texts, index)
+                if (due := lane.due) is not None:
+                    replayer.check(due)
+                    continue
                 if index == count:
                     break
             line(numbers[index], texts[index])
@@ -368,6 +371,16 @@ class _Replayer:
         assert self._ocpp is not None and projected[3] is not None
         record = self._ocpp.transaction(projected, sid)
         lane.arm(projected[0], projected[1], projected[3], part.index, deadline, last, record)
+
+    def check(self, partition: int) -> None:
+        """The silence check the lane brought due in ``partition`` with the last
+        line it took (see ``Lane.take``): made as :meth:`_stitch_samples` makes it."""
+        assert self.lane is not None
+        part = self._partitions[partition]
+        watermark, _ = self.lane.clock(partition)
+        self._tick(part, watermark)
+        part.watermark, part.next_tick = watermark, watermark + self._tick_ms
+        self.lane.set_clock(partition, watermark, part.next_tick)
 
     def _tick(self, part: _Partition, watermark: int) -> None:
         """Judge silence in a partition, the samples the lane holds for it handed

@@ -47,9 +47,11 @@ class Lane:
 
     samples: int
     full: bool
+    due: int | None
     def __init__(self, partitions: int, cap: int) -> None: ...
     def take(self, lines: list[bytes], start: int) -> int:
-        """The index of the first line of lines[start:] left to Python."""
+        """The index of the first line of lines[start:] left to Python; it
+        stops after a line that brings a partition's silence check due (due)."""
     def arm(
         self,
         station: str,

@@ -63,6 +63,9 @@ pub struct Lane {
     /// Samples taken so far (the replay's event count).
     #[pyo3(get)]
     samples: u64,
+    /// The partition whose silence check fell due with the last line taken.
+    #[pyo3(get)]
+    due: Option<usize>,
 }
 
 impl Lane {
@@ -90,14 +93,20 @@ impl Lane {
             return false;
         };
         let mut watermark = clock.watermark;
+        let mut tick_due = false;
         for &(ms, ..) in &rows {
-            if ms >= entry.deadline_ms {
-                return false; // a record falls due: Python emits it
+            if ms >= entry.deadline_ms || tick_due {
+                // A record falls due (Python emits it), or a silence check
+                // before the line's last sample (Python makes it there).
+                return false;
             }
             watermark = watermark.max(ms);
+            tick_due = watermark >= next_tick;
         }
-        if watermark >= next_tick {
-            return false; // a silence check falls due within the line
+        if tick_due {
+            // After the line's last sample: taken, and `take` stops for Python
+            // to make the check at this watermark.
+            self.due = Some(entry.partition);
         }
         clock.watermark = watermark;
         self.held += rows.len();
@@ -176,15 +185,19 @@ impl Lane {
             held: 0,
             cap,
             samples: 0,
+            due: None,
         }
     }
 
     /// Take `lines[start:]` (bytes) while it can; the index of the first line
-    /// it leaves to Python (`len(lines)` when it took them all).
+    /// it leaves to Python (`len(lines)` when it took them all). It stops after
+    /// a line that brings a partition's silence check due, too: `due` says
+    /// which (Python makes it at the partition's watermark), else `None`.
     fn take(&mut self, lines: &Bound<'_, PyList>, start: usize) -> PyResult<usize> {
         let count = lines.len();
         let mut index = start;
-        while index < count && self.held < self.cap {
+        self.due = None;
+        while index < count && self.held < self.cap && self.due.is_none() {
             let item = lines.get_item(index)?;
             let Ok(line) = item.cast::<PyBytes>() else {
                 return Ok(index);

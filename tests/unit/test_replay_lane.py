@@ -148,6 +148,8 @@ def test_the_partitions_clocks_move_line_by_line_as_without_the_lane(
     for number, line in enumerate(lines[1:], start=2):
         if lane.take([line], 0) == 0:
             fast.line(number, line)
+        elif lane.due is not None:
+            fast.check(lane.due)
         slow.line(number, line)
         clocks = [(part.watermark, part.next_tick) for part in slow._partitions.values()]
         assert [lane.clock(p) for p in range(3)] == clocks, number
@@ -213,8 +215,18 @@ def test_the_lane_takes_armed_lines_until_a_record_or_a_check_falls_due() -> Non
     assert (record.last_wh, record.last_wh_ms) == (1009, _T0 + 9 * 60_000)
     assert record.first_ms == _T0 + 60_000
     assert lane.release_held() == []  # handed over once
+    # 00:05 reaches the partition's next check: taken, and Python makes the check.
     lane2, _ = _armed(deadline_min=60, next_tick_min=5)
-    assert lane2.take(lines, 0) == 4  # 00:05 reaches the partition's next check
+    assert lane2.take(lines, 0) == 5 and lane2.due == 1
+    assert lane2.clock(1) == (_T0 + 5 * 60_000, _T0 + 5 * 60_000)
+    lane2.set_clock(1, _T0 + 5 * 60_000, _T0 + 30 * 60_000)  # as Python moves it on
+    assert lane2.take(lines, 5) == 14 and lane2.due is None
+    # A line whose check falls due before its last sample is Python's.
+    two = lines[3].replace(
+        b'"meterValue":[', b'"meterValue":[%s,' % lines[4].split(b'"meterValue":[')[1][:-3], 1
+    )
+    lane3, _ = _armed(deadline_min=60, next_tick_min=4)
+    assert lane3.take([lines[0], lines[1], lines[2], two], 0) == 3 and lane3.due is None
 
 
 def test_the_lane_leaves_other_lines_and_lets_go_when_released() -> None:
