@@ -23,8 +23,10 @@ def fold_samples(state: object, samples: list[Any], lateness_ms: int) -> bool:
     streams.core.state.fold_sample does one by one; False (nothing changed)
     when a value does not fit 64-bit integers."""
 
-def own_lines(buffer: bytes, end: int, owned: bytes) -> tuple[list[bytes], list[int], int]:
-    """The lines of buffer[:end] a replay job owning the partitions marked in
+def own_lines(
+    buffer: bytes, start: int, end: int, owned: bytes
+) -> tuple[list[bytes], list[int], int]:
+    """The lines of buffer[start:end] a replay job owning the partitions marked in
     `owned` (one byte per partition, non-zero: owned) reads, their indices
     among the lines, and the number of lines."""
 

@@ -71,7 +71,7 @@ fn blank(line: &[u8]) -> bool {
         .all(|byte| matches!(byte, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c))
 }
 
-/// The lines of `buffer[..end]` (split at `\n`, as `bytes.split`) that a job
+/// The lines of `buffer[start..end]` (split at `\n`, as `bytes.split`) that a job
 /// owning the partitions marked in `owned` must read: not blank, and either
 /// naming a station of an owned partition or naming none beyond doubt.
 /// Returns them, their indices among the lines of the slice, and the number of
@@ -80,19 +80,22 @@ fn blank(line: &[u8]) -> bool {
 pub fn own_lines<'py>(
     py: Python<'py>,
     buffer: &[u8],
+    start: usize,
     end: usize,
     owned: &[u8],
 ) -> PyResult<(Vec<Bound<'py, PyBytes>>, Vec<usize>, usize)> {
     let partitions = owned.len() as u32;
-    if partitions == 0 || end > buffer.len() {
+    if partitions == 0 || start > end || end > buffer.len() {
         return Err(pyo3::exceptions::PyValueError::new_err(
-            "no partitions, or end beyond the buffer",
+            "no partitions, or not a slice of the buffer",
         ));
     }
+    // One job owns every partition: no line is another's.
+    let all = owned.iter().all(|&byte| byte != 0);
     let mut lines = Vec::new();
     let mut indices = Vec::new();
     let mut count = 0;
-    let text = &buffer[..end];
+    let text = &buffer[start..end];
     let mut start = 0;
     // The line ends, found with memchr: most of a megabyte is inside lines.
     let ends = memchr_iter(b'\n', text).chain(std::iter::once(text.len()));
@@ -103,10 +106,12 @@ pub fn own_lines<'py>(
         if blank(line) {
             continue;
         }
-        if let Some(station) = named_station(line) {
-            let partition = (murmur2_hash(station) & 0x7fff_ffff) % partitions;
-            if owned[partition as usize] == 0 {
-                continue;
+        if !all {
+            if let Some(station) = named_station(line) {
+                let partition = (murmur2_hash(station) & 0x7fff_ffff) % partitions;
+                if owned[partition as usize] == 0 {
+                    continue;
+                }
             }
         }
         lines.push(PyBytes::new(py, line));
