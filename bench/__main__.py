@@ -79,19 +79,24 @@ def bench_ocpp_replay(log: Workload, root: Path) -> float:
     outputs = []
     for jobs in (1, len(os.sched_getaffinity(0))):
         out = root / f"sessions-{jobs}.jsonl"
-        started = time.perf_counter()
-        subprocess.run(  # noqa: S603 - our own interpreter and module
-            [sys.executable, "-m", "chargewatch", "replay", str(path), "--out", str(out),
-             "--jobs", str(jobs)],
-            env=env,
-            check=True,
-            capture_output=True,
-        )  # fmt: skip
-        whole = time.perf_counter() - started
-        rate = len(values) / whole
+        # Best of three, as the in-process figures: this machine's speed varies
+        # by a third within minutes; every run is printed.
+        rates = []
+        for _ in range(3):
+            started = time.perf_counter()
+            subprocess.run(  # noqa: S603 - our own interpreter and module
+                [sys.executable, "-m", "chargewatch", "replay", str(path), "--out", str(out),
+                 "--jobs", str(jobs)],
+                env=env,
+                check=True,
+                capture_output=True,
+            )  # fmt: skip
+            rates.append(len(values) / (time.perf_counter() - started))
+        rate = max(rates)
         outputs.append(out.read_bytes())
+        runs = ", ".join(f"{r:,.0f}" for r in rates)
         print(f"  OCPP ({log.name}), whole `chargewatch replay --jobs {jobs}` process (start-up, "
-              f"read, write included): {rate:,.0f} messages/s "
+              f"read, write included): {rate:,.0f} messages/s, best of 3 ({runs}) "
               f"(target {REPLAY_TARGET:,})")  # fmt: skip
     same = "identical" if outputs[0] == outputs[-1] else "DIFFERENT"
     print(f"    sessions with {jobs} jobs against 1 job: {same}")
